@@ -1,0 +1,49 @@
+// Package testutil holds helpers shared by sockit's tests: bounded polling
+// for readiness and the like. It is imported by tests only.
+package testutil
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+)
+
+// Eventually polls cond every few milliseconds until it returns true or
+// timeout passes, then fails the test with msg.
+func Eventually(t testing.TB, timeout time.Duration, msg string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	delay := time.Millisecond
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, msg)
+		}
+		time.Sleep(delay) // polling interval, not a guess at readiness
+		if delay < 50*time.Millisecond {
+			delay *= 2
+		}
+	}
+}
+
+// WaitDial polls until network/address accepts a connection, or fails the
+// test after timeout.
+func WaitDial(t testing.TB, network, address string, timeout time.Duration) {
+	t.Helper()
+	Eventually(t, timeout, "a listener on "+address, func() bool {
+		c, err := net.DialTimeout(network, address, time.Second)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	})
+}
+
+// Context returns a context that ends after d or when the test ends.
+func Context(t testing.TB, d time.Duration) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
