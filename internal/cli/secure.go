@@ -32,9 +32,13 @@ func (f *secureListenFlags) listen(ctx context.Context, env *Env, ep *endpoint.C
 }
 
 // middleware returns the per-connection middleware (PROXY protocol, access
-// rules), in the order they run.
+// rules, then the TLS handshake), in the order they run.
 func (f *secureListenFlags) middleware(ctx context.Context, env *Env) ([]server.Middleware, error) {
-	return f.guard.middleware(ctx, env)
+	mw, err := f.guard.middleware(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	return append(mw, f.tls.middleware(env)...), nil
 }
 
 // secureDialFlags are the dial options of the secure layer.
@@ -49,9 +53,17 @@ func (f *secureDialFlags) register(fs *pflag.FlagSet) {
 }
 
 // dial opens the transport to a (through proxies when --via is given), then
-// runs the TLS handshake when a is a TLS address.
+// runs the TLS handshake when a is a TLS address. exec: and sh: addresses
+// start a program instead.
 func (f *secureDialFlags) dial(ctx context.Context, env *Env, ep *endpoint.Config, a addr.Addr) (net.Conn, error) {
-	conn, err := f.via.dial(ctx, env, ep, a)
+	if isCommand(a) {
+		return f.tls.dialCommand(ctx, env, a)
+	}
+	transport, err := f.tls.transport(a)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := f.via.dial(ctx, env, ep, transport)
 	if err != nil {
 		return nil, err
 	}
