@@ -38,13 +38,16 @@ func ParseDestRule(s string) (DestRule, error) {
 		rest := s[end+1:]
 		if rest != "" {
 			p, ok := strings.CutPrefix(rest, ":")
-			if !ok {
+			if !ok || p == "" {
 				return DestRule{}, fmt.Errorf("%w %q: want [NET]:PORTS", ErrSyntax, s)
 			}
 			portPart = p
 		}
 	case strings.Count(s, ":") == 1:
 		netPart, portPart, _ = strings.Cut(s, ":")
+		if portPart == "" {
+			return DestRule{}, fmt.Errorf("%w %q: empty port", ErrSyntax, s)
+		}
 	}
 	if netPart != "*" {
 		var err error

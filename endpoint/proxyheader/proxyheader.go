@@ -40,7 +40,8 @@ func Accept(conn net.Conn, timeout time.Duration) (net.Conn, *proxyproto.Header,
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	if err := conn.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+	deadline := time.Now().Add(timeout)
+	if err := conn.SetReadDeadline(deadline); err != nil {
 		return nil, nil, fmt.Errorf("PROXY header: %w", err)
 	}
 	// The v2 header with its TLVs can be up to 64 KiB; v1 is at most 107
@@ -51,7 +52,8 @@ func Accept(conn net.Conn, timeout time.Duration) (net.Conn, *proxyproto.Header,
 	case err == nil:
 	case errors.Is(err, proxyproto.ErrNoProxyProtocol):
 		return nil, nil, ErrMissing
-	case errors.Is(err, os.ErrDeadlineExceeded):
+	case errors.Is(err, os.ErrDeadlineExceeded) || !time.Now().Before(deadline):
+		// The v1 parser does not wrap the read error, so the clock decides.
 		return nil, nil, fmt.Errorf("%w (%v)", ErrTimeout, timeout)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return nil, nil, fmt.Errorf("%w: connection closed before the header ended", ErrMalformed)
