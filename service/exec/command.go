@@ -65,7 +65,7 @@ func FromAddr(a addr.Addr) (Command, error) {
 func (c Command) String() string {
 	q := make([]string, len(c.Argv))
 	for i, a := range c.Argv {
-		if a == "" || strings.ContainsAny(a, " \t\n'\"\\") {
+		if a == "" || strings.ContainsAny(a, " \t\n\r'\"\\") {
 			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 		}
 		q[i] = a
