@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"sockit/addr"
@@ -143,6 +144,11 @@ func unwrapOp(err error) error {
 	if errors.As(err, &oe) && oe.Err != nil {
 		var dnsErr *net.DNSError
 		if errors.As(oe.Err, &dnsErr) {
+			if dnsErr.Err == "unknown port" {
+				// Name is "NETWORK/SERVICE" for a port lookup.
+				_, service, _ := strings.Cut(dnsErr.Name, "/")
+				return fmt.Errorf("unknown port %q: %w", service, oe.Err)
+			}
 			return fmt.Errorf("unknown host %s: %w", dnsErr.Name, oe.Err)
 		}
 		return oe.Err

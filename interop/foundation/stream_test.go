@@ -82,8 +82,8 @@ type closeWriter interface{ CloseWrite() error }
 // streamResult is what one side of a stream saw.
 type streamResult struct {
 	sentSum, recvSum []byte // SHA-256 of the bytes sent and received
-	recvBytes          int64
-	peerSum            []byte // the digest the target reported (client side)
+	recvBytes        int64
+	peerSum          []byte // the digest the target reported (client side)
 }
 
 // clientStream runs the client half over c: send size bytes of stream id

@@ -1,0 +1,168 @@
+package foundation
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"sockit/internal/testutil"
+)
+
+// SIGINT and SIGTERM: sockit serve stops accepting at once, lets the
+// connection in flight finish within --grace, and exits 0.
+func TestSignalDrainsWithinGrace(t *testing.T) {
+	for _, sig := range []os.Signal{sigINT, sigTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			srv, address := sockit(t, "serve", "127.0.0.1:0", "--echo", "--grace", "30s")
+			c, err := net.DialTimeout("tcp", address, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(20 * time.Second))
+			r := bufio.NewReader(c)
+			echo(t, c, r, "before\n")
+
+			srv.signal(sig)
+			srv.stderr.wait(t, regexp.MustCompile(`^shutting down active=1 grace=30s`), 10*time.Second)
+			waitRefused(t, address)
+			if !srv.running() {
+				t.Fatalf("exited with a connection in flight; %s", describe(srv))
+			}
+			echo(t, c, r, "during the grace period\n")
+			c.(*net.TCPConn).CloseWrite()
+			if rest, err := io.ReadAll(r); err != nil || len(rest) != 0 {
+				t.Fatalf("after half-close: %q, %v", rest, err)
+			}
+			if code := srv.exit(10 * time.Second); code != 0 {
+				t.Fatalf("exit %d; %s", code, describe(srv))
+			}
+			if strings.Contains(srv.stderr.String(), "grace period over") {
+				t.Errorf("connection was cut:\n%s", srv.stderr)
+			}
+		})
+	}
+}
+
+// A connection that outlasts --grace is cut, and the process still exits 0.
+func TestSignalGraceExpires(t *testing.T) {
+	for _, sig := range []os.Signal{sigINT, sigTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			srv, address := sockit(t, "serve", "127.0.0.1:0", "--echo", "--grace", "300ms")
+			c, err := net.DialTimeout("tcp", address, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(20 * time.Second))
+			r := bufio.NewReader(c)
+			echo(t, c, r, "hold\n")
+			begin := time.Now()
+			srv.signal(sig)
+			if code := srv.exit(10 * time.Second); code != 0 {
+				t.Fatalf("exit %d; %s", code, describe(srv))
+			}
+			t.Logf("exited %v after the signal", time.Since(begin))
+			srv.stderr.wait(t, regexp.MustCompile(`grace period over`), time.Second)
+			if n, err := io.Copy(io.Discard, r); n != 0 || (err != nil && !isReset(err)) {
+				t.Errorf("the cut connection: %d bytes, %v", n, err)
+			}
+		})
+	}
+}
+
+func echo(t *testing.T, c net.Conn, r *bufio.Reader, line string) {
+	t.Helper()
+	if _, err := io.WriteString(c, line); err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.ReadString('\n')
+	if err != nil || got != line {
+		t.Fatalf("echo: %q, %v", got, err)
+	}
+}
+
+// EMFILE: sockit serve, run with a limit of a few descriptors, logs the
+// failed accepts and backs off (5 ms doubling to 1 s) instead of spinning or
+// exiting, and serves again once descriptors are free.
+func TestAcceptEMFILEBacksOff(t *testing.T) {
+	sh := testutil.NeedCommand(t, "sh")
+	cmd := exec.Command(sh, "-c", `ulimit -n 16 && exec "$0" "$@"`, testutil.SockitBinary(t), "serve", "127.0.0.1:0", "--echo")
+	srv := startCmd(t, nil, cmd)
+	address := srv.stderr.wait(t, listeningRE, 20*time.Second)[1]
+
+	// Hold connections until the server runs out of descriptors. Each held
+	// client proves it was accepted by an echo.
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	emfile := regexp.MustCompile(`^warning: accept failed; retrying .*too many open files.*retry_in=(\S+)`)
+	for i := 0; ; i++ {
+		if i == 40 {
+			t.Fatalf("40 connections held and no EMFILE; %s", describe(srv))
+		}
+		c, err := net.DialTimeout("tcp", address, 5*time.Second)
+		if err != nil {
+			t.Fatalf("dial %d: %v", i, err)
+		}
+		held = append(held, c)
+		if srv.stderr.count(emfile) > 0 {
+			break
+		}
+		// Accepted and served, or queued behind the exhausted accept? Wait
+		// briefly for the echo or the warning, whichever comes.
+		c.Write([]byte("x"))
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		var b [1]byte
+		if _, err := c.Read(b[:]); err != nil && srv.stderr.count(emfile) == 0 {
+			srv.stderr.wait(t, emfile, 5*time.Second)
+		}
+		c.SetReadDeadline(time.Time{})
+		if srv.stderr.count(emfile) > 0 {
+			break
+		}
+	}
+	// Backing off: the delay grows to its 1 s cap, with a handful of lines
+	// (5 ms doubling reaches 1 s in 9 steps), not thousands.
+	srv.stderr.wait(t, regexp.MustCompile(`accept failed; retrying .*retry_in=1s`), 10*time.Second)
+	if n := srv.stderr.count(emfile); n > 15 {
+		t.Errorf("%d accept warnings before the delay reached 1 s: spinning?", n)
+	}
+	if !srv.running() {
+		t.Fatalf("server exited on EMFILE; %s", describe(srv))
+	}
+	t.Logf("%d connections held; %d accept warnings", len(held), srv.stderr.count(emfile))
+
+	// Free the descriptors; a new client is served again.
+	for _, c := range held {
+		c.Close()
+	}
+	held = nil
+	testutil.Eventually(t, 15*time.Second, "a client served after EMFILE", func() bool {
+		c, err := net.DialTimeout("tcp", address, time.Second)
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(3 * time.Second))
+		if _, err := io.WriteString(c, "again\n"); err != nil {
+			return false
+		}
+		c.(*net.TCPConn).CloseWrite()
+		b, err := io.ReadAll(c)
+		return err == nil && string(b) == "again\n"
+	})
+	srv.signal(sigTERM)
+	if code := srv.exit(10 * time.Second); code != 0 {
+		t.Fatalf("exit %d; %s", code, describe(srv))
+	}
+}
