@@ -1,0 +1,135 @@
+package broker
+
+import (
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"sockit/metrics"
+	"sockit/server"
+)
+
+// maxBatch bounds how many queued messages one writev carries.
+const maxBatch = 256
+
+// client is one connection of the hub: its reader is the ServeConn
+// goroutine, its writer drains queue.
+type client struct {
+	conn net.Conn
+	slot int    // index in Hub.clients, guarded by Hub.mu
+	user int    // chat user number
+	host string // chat name
+
+	mu     sync.Mutex
+	queue  []*message // grows on demand up to limit
+	spare  []*message
+	limit  int
+	notify chan struct{} // one pending wake-up for the writer
+	done   chan struct{} // closed by drop
+	reason server.ClosedReason
+	cause  error
+	gone   bool
+}
+
+func newClient(conn net.Conn, limit int) *client {
+	return &client{
+		conn:   conn,
+		limit:  limit,
+		notify: make(chan struct{}, 1),
+		done:   make(chan struct{}),
+	}
+}
+
+// enqueue queues m for c without blocking; it reports false when c's queue
+// is full. A client already dropped accepts and ignores messages.
+func (c *client) enqueue(m *message) bool {
+	c.mu.Lock()
+	if c.gone {
+		c.mu.Unlock()
+		return true
+	}
+	if len(c.queue) >= c.limit {
+		c.mu.Unlock()
+		return false
+	}
+	c.queue = append(c.queue, m)
+	c.mu.Unlock()
+	select {
+	case c.notify <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// drop ends c for reason; the first call wins. It unblocks c's reader and
+// writer by expiring the connection's deadlines, and never blocks.
+func (c *client) drop(reason server.ClosedReason, cause error) {
+	c.mu.Lock()
+	if c.gone {
+		c.mu.Unlock()
+		return
+	}
+	c.gone = true
+	c.reason, c.cause = reason, cause
+	c.queue = nil
+	c.mu.Unlock()
+	close(c.done)
+	c.conn.SetDeadline(time.Now())
+}
+
+// dropped returns why c ended; reason is empty while it has not.
+func (c *client) dropped() (server.ClosedReason, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reason, c.cause
+}
+
+// writeLoop writes c's queued messages until c is dropped, batching what
+// has piled up into one writev.
+func (c *client) writeLoop(m metrics.Broker) {
+	var bufs net.Buffers
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-c.notify:
+		}
+		for {
+			c.mu.Lock()
+			batch := c.queue
+			if len(batch) > maxBatch {
+				batch = batch[:maxBatch]
+				c.queue = c.queue[maxBatch:]
+			} else {
+				c.queue, c.spare = c.spare[:0], nil
+			}
+			gone := c.gone
+			c.mu.Unlock()
+			if gone || len(batch) == 0 {
+				break
+			}
+			bufs = bufs[:0]
+			n := 0
+			for _, msg := range batch {
+				bufs = append(bufs, msg.data)
+				n += len(msg.data)
+			}
+			w := bufs // WriteTo consumes its receiver
+			_, err := w.WriteTo(c.conn)
+			if err != nil {
+				c.drop(server.ReasonOf(err), fmt.Errorf("broker write: %w", err))
+				return
+			}
+			m.Delivered(len(batch), n)
+			if cap(batch) <= 4*maxBatch && len(batch) < maxBatch {
+				clear(batch)
+				c.mu.Lock()
+				if c.spare == nil {
+					c.spare = batch[:0]
+				}
+				c.mu.Unlock()
+			}
+		}
+	}
+}
