@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -138,8 +139,9 @@ func Dial(ctx context.Context, base ContextDialer, chain []Proxy, target string)
 // (HOST:PORT), and returns the tunnel. It honours ctx's deadline and
 // cancellation during the handshake only.
 func Handshake(ctx context.Context, conn net.Conn, p Proxy, target string) (net.Conn, error) {
-	if d, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(d)
+	deadline, hasDeadline := ctx.Deadline()
+	if hasDeadline {
+		conn.SetDeadline(deadline)
 	}
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	c, err := handshake(ctx, conn, p, target)
@@ -148,8 +150,12 @@ func Handshake(ctx context.Context, conn net.Conn, p Proxy, target string) (net.
 	}
 	conn.SetDeadline(time.Time{})
 	if err != nil {
-		if ctx.Err() != nil {
+		switch {
+		case ctx.Err() != nil:
 			err = ctx.Err()
+		case hasDeadline && !time.Now().Before(deadline) && errors.Is(err, os.ErrDeadlineExceeded):
+			// The socket's deadline fired a moment before the context's.
+			err = context.DeadlineExceeded
 		}
 		return nil, fmt.Errorf("%s via %s: %w", target, p, err)
 	}
