@@ -15,8 +15,8 @@ import (
 var ErrRefused = errors.New("refused")
 
 // Allow refuses connections whose source the list does not admit (see
-// access.List.Check). The error, which the server logs, names the deciding
-// rule. Connections without an IP source (Unix sockets) are not checked:
+// access.List.Check). The error, which the server logs, names the source
+// (the real client behind a PROXY header) and the deciding rule. Connections without an IP source (Unix sockets) are not checked:
 // file permissions govern those.
 func Allow(list *access.List) server.Middleware {
 	return func(next server.Handler) server.Handler {
@@ -27,7 +27,7 @@ func Allow(list *access.List) server.Middleware {
 			ip, ok := access.SourceIP(conn.RemoteAddr())
 			if ok {
 				if d := list.Check(ip); !d.Allowed {
-					return server.WithReason(server.ReasonDenied, fmt.Errorf("%w by rule %q", ErrRefused, d.Reason))
+					return server.WithReason(server.ReasonDenied, fmt.Errorf("%w %s by rule %q", ErrRefused, ip, d.Reason))
 				}
 			}
 			return next.ServeConn(ctx, conn)
@@ -49,7 +49,7 @@ func MaxConnsPerIP(max int) server.Middleware {
 				return next.ServeConn(ctx, conn)
 			}
 			if !counter.Acquire(ip) {
-				return server.WithReason(server.ReasonMaxConns, fmt.Errorf("%w by rule \"max-conns-per-ip %d\"", ErrRefused, max))
+				return server.WithReason(server.ReasonMaxConns, fmt.Errorf("%w %s by rule \"max-conns-per-ip %d\"", ErrRefused, ip, max))
 			}
 			defer counter.Release(ip)
 			return next.ServeConn(ctx, conn)
@@ -69,7 +69,7 @@ func Rate(perSecond float64, burst int) server.Middleware {
 		rule := fmt.Sprintf("rate %g/s", perSecond)
 		return server.HandlerFunc(func(ctx context.Context, conn net.Conn) error {
 			if ip, ok := access.SourceIP(conn.RemoteAddr()); ok && !lim.Allow(ip) {
-				return server.WithReason(server.ReasonDenied, fmt.Errorf("%w by rule %q", ErrRefused, rule))
+				return server.WithReason(server.ReasonDenied, fmt.Errorf("%w %s by rule %q", ErrRefused, ip, rule))
 			}
 			return next.ServeConn(ctx, conn)
 		})
