@@ -209,7 +209,11 @@ func TestProxyProtocolRealClient(t *testing.T) {
 	if got := send("", ""); got != "" { // slowloris: nothing at all
 		t.Fatalf("silent client got %q", got)
 	}
-	t.Cleanup(func() { if t.Failed() { t.Log(logs.String()) } })
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(logs.String())
+		}
+	})
 	testutil.Eventually(t, 5*time.Second, "all four connections logged", func() bool {
 		s := logs.String()
 		return strings.Contains(s, "Got connection from 203.0.113.7:4242") &&
