@@ -68,7 +68,7 @@ func Explain(err error) error {
 		}
 		return &VerifyError{Reason: UnknownAuthority, Detail: d, Err: err}
 	case errors.As(err, &hn):
-		return &VerifyError{Reason: NameMismatch, Detail: strings.TrimPrefix(hn.Error(), "x509: "), Err: err}
+		return &VerifyError{Reason: NameMismatch, Detail: mismatch(hn), Err: err}
 	case errors.As(err, &ci) && ci.Reason == x509.Expired:
 		now := time.Now()
 		if c := ci.Cert; c != nil && now.Before(c.NotBefore) {
@@ -137,4 +137,24 @@ func Handshake(cfg *tls.Config, timeout time.Duration, logger *slog.Logger) serv
 			return next.ServeConn(ctx, tc)
 		})
 	}
+}
+
+// mismatch says which names a certificate is valid for and which one was
+// asked for.
+func mismatch(hn x509.HostnameError) string {
+	c := hn.Certificate
+	if c == nil {
+		return strings.TrimPrefix(hn.Error(), "x509: ")
+	}
+	names := append([]string(nil), c.DNSNames...)
+	for _, ip := range c.IPAddresses {
+		names = append(names, ip.String())
+	}
+	if len(names) == 0 && c.Subject.CommonName != "" {
+		names = append(names, "(common name only) "+c.Subject.CommonName)
+	}
+	if len(names) == 0 {
+		return fmt.Sprintf("certificate names no host, not %s", hn.Host)
+	}
+	return fmt.Sprintf("certificate is valid for %s, not %s", strings.Join(names, ", "), hn.Host)
 }

@@ -59,7 +59,7 @@ func (f *secureDialFlags) dial(ctx context.Context, env *Env, ep *endpoint.Confi
 	if isCommand(a) {
 		return f.tls.dialCommand(ctx, env, a)
 	}
-	transport, err := f.tls.transport(a)
+	transport, err := f.tls.transport(env, a)
 	if err != nil {
 		return nil, err
 	}

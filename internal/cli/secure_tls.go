@@ -177,9 +177,14 @@ func (f *tlsDialFlags) register(fs *pflag.FlagSet) {
 }
 
 // transport returns the address to open under a: its TCP address when a is
-// TLS. TLS client options with another kind of address are a usage error.
-func (f *tlsDialFlags) transport(a addr.Addr) (addr.Addr, error) {
+// TLS, once the TLS options have been checked, so that a bad option fails
+// before any connection is made. TLS client options with another kind of
+// address are a usage error.
+func (f *tlsDialFlags) transport(env *Env, a addr.Addr) (addr.Addr, error) {
 	if a.IsTLS() {
+		if _, err := f.config(env, a); err != nil {
+			return a, err
+		}
 		return tcpOf(a), nil
 	}
 	if len(f.trust) > 0 || f.insecure || f.serverName != "" || f.certFile != "" {
