@@ -1,13 +1,13 @@
 package foundation
 
 import (
-	"time"
-
 	"net"
 	"regexp"
-	"sockit/internal/testutil"
 	"syscall"
 	"testing"
+	"time"
+
+	"sockit/internal/testutil"
 )
 
 var (

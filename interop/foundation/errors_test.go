@@ -134,7 +134,7 @@ func TestErrorPermissionDenied(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	// A copy of the binary that uid 65534 may run.
 	bin := filepath.Join(dir, "sockit")
-	data, err := os.ReadFile(testutil.SockitBinary(t))
+	data, err := os.ReadFile(sockitBin(t))
 	if err != nil {
 		t.Fatal(err)
 	}

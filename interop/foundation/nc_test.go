@@ -76,7 +76,7 @@ func TestConnectToPeerListeners(t *testing.T) {
 
 			cIn, cInW := io.Pipe()
 			defer cInW.Close()
-			c := start(t, cIn, testutil.SockitBinary(t), "connect", hp)
+			c := start(t, cIn, sockitBin(t), "connect", hp)
 			ln.stderr.wait(t, pr.accepted, 10*time.Second)
 
 			// Listener to sockit.

@@ -151,11 +151,21 @@ func startCmd(t testing.TB, stdin io.Reader, cmd *exec.Cmd) *proc {
 	return p
 }
 
+// sockitBin returns the sockit binary under test: $SOCKIT_TEST_BINARY when
+// set (to run these tests against another build), else the tree's own build.
+func sockitBin(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("SOCKIT_TEST_BINARY"); p != "" {
+		return p
+	}
+	return testutil.SockitBinary(t)
+}
+
 // sockit starts the sockit binary with args and, for a listening command,
 // waits for its "listening on ADDR" line and returns ADDR.
 func sockit(t testing.TB, args ...string) (*proc, string) {
 	t.Helper()
-	p := start(t, nil, testutil.SockitBinary(t), args...)
+	p := start(t, nil, sockitBin(t), args...)
 	m := p.stderr.wait(t, listeningRE, 20*time.Second)
 	return p, m[1]
 }
@@ -234,7 +244,7 @@ func run(t testing.TB, timeout time.Duration, stdin io.Reader, prog string, args
 // runSockit runs the sockit binary to its end.
 func runSockit(t testing.TB, timeout time.Duration, stdin io.Reader, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	return run(t, timeout, stdin, testutil.SockitBinary(t), args...)
+	return run(t, timeout, stdin, sockitBin(t), args...)
 }
 
 // freePort returns a port free for both TCP and UDP on 127.0.0.1.

@@ -93,7 +93,7 @@ func echo(t *testing.T, c net.Conn, r *bufio.Reader, line string) {
 // exiting, and serves again once descriptors are free.
 func TestAcceptEMFILEBacksOff(t *testing.T) {
 	sh := testutil.NeedCommand(t, "sh")
-	cmd := exec.Command(sh, "-c", `ulimit -n 16 && exec "$0" "$@"`, testutil.SockitBinary(t), "serve", "127.0.0.1:0", "--echo")
+	cmd := exec.Command(sh, "-c", `ulimit -n 16 && exec "$0" "$@"`, sockitBin(t), "serve", "127.0.0.1:0", "--echo")
 	srv := startCmd(t, nil, cmd)
 	address := srv.stderr.wait(t, listeningRE, 20*time.Second)[1]
 
