@@ -161,6 +161,7 @@ const maxLatency = int64(time.Hour / time.Microsecond)
 type run struct {
 	cfg    Config
 	dialer *dialer
+	raw    *rawGreeter // Greet's system-call path; nil: the net package
 	start  time.Time
 
 	ops, errs, bytes, open, maxOpen atomic.Int64
@@ -219,6 +220,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		dialer: d,
 		hist:   hdrhistogram.New(1, maxLatency, 3),
 		kinds:  make(map[string]int64),
+	}
+	if cfg.Mode == Greet {
+		r.raw = newRawGreeter(cfg.Network, cfg.Address, cfg.SourceIPs, cfg.Timeout)
 	}
 
 	// loadCtx ends the load; Idle uses Duration as its hold time instead.

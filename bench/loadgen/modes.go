@@ -38,20 +38,17 @@ func (r *run) worker(ctx context.Context, i int) {
 func (r *run) greetWorker(ctx context.Context, i int) {
 	want := r.cfg.Expect
 	buf := make([]byte, max(len(want)+1, 4096))
+	if len(want) > 0 {
+		buf = buf[:len(want)+1]
+	}
 	for r.take(ctx) {
 		t0 := time.Now()
-		c, err := r.dialer.dial(ctx, i)
-		if err != nil {
-			r.fail(ctx, err)
-			continue
+		var err error
+		if r.raw != nil {
+			err = r.rawGreet(ctx, i, buf, t0)
+		} else {
+			err = r.netGreet(ctx, i, buf, t0)
 		}
-		r.opened()
-		stop := interruptOnDone(ctx, c)
-		c.SetDeadline(t0.Add(r.cfg.Timeout))
-		err = readGreeting(c, buf, want)
-		stop()
-		c.Close()
-		r.closed()
 		if err != nil {
 			r.fail(ctx, err)
 			continue
@@ -60,14 +57,19 @@ func (r *run) greetWorker(ctx context.Context, i int) {
 	}
 }
 
-// readGreeting reads from c until EOF into buf and checks the bytes against
-// want (any non-empty greeting when want is empty).
-func readGreeting(c net.Conn, buf, want []byte) error {
+func (r *run) netGreet(ctx context.Context, i int, buf []byte, t0 time.Time) error {
+	c, err := r.dialer.dial(ctx, i)
+	if err != nil {
+		return err
+	}
+	r.opened()
+	defer r.closed()
+	defer c.Close()
+	stop := interruptOnDone(ctx, c)
+	defer stop()
+	c.SetDeadline(t0.Add(r.cfg.Timeout))
 	n := 0
-	for {
-		if n == len(buf) {
-			return overlongf("greeting longer than %d bytes", len(buf)-1)
-		}
+	for n < len(buf) {
 		m, err := c.Read(buf[n:])
 		n += m
 		if errors.Is(err, io.EOF) {
@@ -77,8 +79,43 @@ func readGreeting(c net.Conn, buf, want []byte) error {
 			return fmt.Errorf("read greeting after %d bytes: %w", n, err)
 		}
 	}
-	got := buf[:n]
+	return checkGreeting(buf[:n], r.cfg.Expect, n == len(buf))
+}
+
+func (r *run) rawGreet(ctx context.Context, i int, buf []byte, t0 time.Time) error {
+	deadline := t0.Add(r.cfg.Timeout)
+	if r.cfg.Duration > 0 {
+		deadline = minTime(deadline, r.start.Add(r.cfg.Duration))
+	}
+	if d, ok := ctx.Deadline(); ok {
+		deadline = minTime(deadline, d)
+	}
+	r.opened()
+	n, err := r.raw.greet(ctx, i, buf, deadline)
+	r.closed()
+	if err != nil {
+		return err
+	}
+	return checkGreeting(buf[:n], r.cfg.Expect, n == len(buf))
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// checkGreeting checks a greeting read to the server's close against want
+// (any non-empty greeting when want is empty); full means the buffer filled
+// before the close came.
+func checkGreeting(got, want []byte, full bool) error {
+	n := len(got)
 	switch {
+	case full && bytes.HasPrefix(got, want):
+		return overlongf("greeting longer than %d bytes: %.40q...", max(len(want), len(got)-1), got)
+	case full:
+		return mismatchf("wrong greeting %.40q..., want %q", got, want)
 	case len(want) == 0 && n == 0:
 		return earlyEOFf("empty greeting")
 	case len(want) == 0:
@@ -87,8 +124,6 @@ func readGreeting(c net.Conn, buf, want []byte) error {
 		return nil
 	case n < len(want) && bytes.HasPrefix(want, got):
 		return earlyEOFf("greeting cut short: %q of %q", got, want)
-	case n > len(want) && bytes.HasPrefix(got, want):
-		return overlongf("greeting longer than expected: %q", got)
 	}
 	return mismatchf("wrong greeting %q, want %q", got, want)
 }
