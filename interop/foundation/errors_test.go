@@ -178,3 +178,48 @@ func TestErrorPermissionDenied(t *testing.T) {
 		oneLine(t, errOut.String(), strings.TrimPrefix(strings.TrimPrefix(tc[1], "unix://"), "unixgram://"), tc[2])
 	}
 }
+
+// connect --timeout gives up on a peer that never answers: a listener whose
+// queue is full drops further handshakes, so the dial hangs until the
+// timeout. One line, exit 1.
+func TestConnectTimeout(t *testing.T) {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	address := net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
+	// Fill the queue (backlog 0 holds one) with connections nobody accepts.
+	var fill []net.Conn
+	defer func() {
+		for _, c := range fill {
+			c.Close()
+		}
+	}()
+	for range 4 {
+		c, err := net.DialTimeout("tcp", address, 300*time.Millisecond)
+		if err != nil {
+			break
+		}
+		fill = append(fill, c)
+	}
+	begin := time.Now()
+	_, errOut, code := runSockit(t, 20*time.Second, nil, "connect", address, "--timeout", "700ms")
+	if code != 1 {
+		t.Errorf("exit %d, want 1; stderr %q", code, errOut)
+	}
+	oneLine(t, errOut, address, "timeout")
+	if d := time.Since(begin); d > 10*time.Second {
+		t.Errorf("gave up after %v", d)
+	}
+}

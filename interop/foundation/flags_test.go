@@ -112,7 +112,11 @@ func TestFlagIdleTimeout(t *testing.T) {
 		{"serve", "127.0.0.1:0", "--discard"},
 		{"relay", "127.0.0.1:0", taddr},
 	} {
-		t.Run(args[0]+strings.Join(args[2:], ""), func(t *testing.T) {
+		name := args[0] + strings.Join(args[2:], "")
+		if args[0] == "relay" {
+			name = "relay"
+		}
+		t.Run(name, func(t *testing.T) {
 			srv, address := sockit(t, append(args, "--idle-timeout", "400ms")...)
 			c, r := dialEcho(t, address)
 			defer c.Close()
@@ -206,5 +210,23 @@ func staleSocket(t *testing.T, kind, path string) {
 	}
 	if fi, err := os.Lstat(path); err != nil || fi.Mode()&os.ModeSocket == 0 {
 		t.Fatalf("no stale socket at %s: %v", path, err)
+	}
+}
+
+// --greeting's C escapes reach the client byte for byte, NUL and 0xff
+// included; "Got connection from" names each client's address and port.
+func TestFlagGreetingEscapes(t *testing.T) {
+	srv, address := sockit(t, "serve", "127.0.0.1:0", "--greeting", `\0\xff\x41\\\t\r\n`)
+	if strings.HasSuffix(address, ":0") {
+		t.Fatalf("listening line names port 0: %s", address)
+	}
+	out, errOut, code := runSockit(t, 10*time.Second, nil, "connect", address)
+	if want := "\x00\xffA\\\t\r\n"; code != 0 || out != want {
+		t.Fatalf("connect: exit %d, stdout %q (want %q), stderr %q", code, out, want, errOut)
+	}
+	srv.stderr.wait(t, reGot, 10*time.Second)
+	srv.signal(sigTERM)
+	if code := srv.exit(10 * time.Second); code != 0 {
+		t.Fatalf("exit %d; %s", code, describe(srv))
 	}
 }

@@ -229,7 +229,7 @@ func run(t testing.TB, timeout time.Duration, stdin io.Reader, prog string, args
 	case <-time.After(timeout):
 		cmd.Process.Kill()
 		<-done
-		t.Fatalf("%s %q did not finish within %v; stdout %q stderr %q", prog, args, timeout, out.String(), errb.String())
+		t.Fatalf("%s %q did not finish within %v; stdout %q stderr %q", prog, args, timeout, clip(out.String()), clip(errb.String()))
 	}
 	code = 0
 	var ee *exec.ExitError
@@ -304,5 +304,14 @@ func oneLine(t testing.TB, stderr string, want ...string) {
 }
 
 func describe(p *proc) string {
-	return fmt.Sprintf("stderr:\n%s\nstdout:\n%s", p.stderr, p.stdout)
+	return fmt.Sprintf("stderr:\n%s\nstdout:\n%s", clip(p.stderr.String()), clip(p.stdout.String()))
+}
+
+// clip shortens s for a failure message, keeping its end.
+func clip(s string) string {
+	const max = 400
+	if len(s) <= max {
+		return s
+	}
+	return fmt.Sprintf("[%d bytes]...%s", len(s)-max, s[len(s)-max:])
 }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,4 +114,58 @@ func TestRelaySIGTERMDuringTransfer(t *testing.T) {
 	if got := rl.stderr.String(); regexp.MustCompile(`grace period over`).MatchString(got) {
 		t.Errorf("the transfer was cut:\n%s", got)
 	}
+}
+
+// UDP to UDP: one session per peer, each peer gets its own replies.
+func TestRelayUDPSessions(t *testing.T) {
+	echoSrv, eaddr := sockit(t, "serve", "udp://127.0.0.1:0", "--echo")
+	rl, raddr := sockit(t, "relay", "udp://127.0.0.1:0", "udp://"+eaddr)
+	ra, err := net.ResolveUDPAddr("udp", raddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var peers []*net.UDPConn
+	for range 3 {
+		c, err := net.DialUDP("udp", nil, ra)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		peers = append(peers, c)
+	}
+	for round := range 3 {
+		for i, c := range peers {
+			msg := fmt.Sprintf("peer %d round %d", i, round)
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			if _, err := c.Write([]byte(msg)); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 1500)
+			n, err := c.Read(buf)
+			if err != nil || string(buf[:n]) != msg {
+				t.Fatalf("peer %d: got %q, %v; want %q", i, buf[:n], err, msg)
+			}
+		}
+	}
+	if n := rl.stderr.count(regexp.MustCompile(`^Got connection from 127\.0\.0\.1:\d+`)); n != len(peers) {
+		t.Errorf("relay logged %d sessions, want %d:\n%s", n, len(peers), rl.stderr)
+	}
+	for _, p := range []*proc{rl, echoSrv} {
+		p.signal(sigTERM)
+		if c := p.exit(10 * time.Second); c != 0 {
+			t.Fatalf("exit %d; %s", c, describe(p))
+		}
+	}
+}
+
+// relay - TO joins stdin and stdout to TO, half-close included.
+func TestRelayStdio(t *testing.T) {
+	echoSrv, eaddr := sockit(t, "serve", "127.0.0.1:0", "--echo")
+	data := strings.Repeat("through stdio\n", 10000)
+	out, errOut, code := runSockit(t, 20*time.Second, strings.NewReader(data), "relay", "-", "tcp://"+eaddr)
+	if code != 0 || out != data {
+		t.Errorf("relay -: exit %d, %d bytes of %d, stderr %q", code, len(out), len(data), errOut)
+	}
+	echoSrv.signal(sigTERM)
+	echoSrv.exit(10 * time.Second)
 }
