@@ -90,8 +90,12 @@ func TestBrokerFanOutNotEchoed(t *testing.T) {
 	}
 }
 
+// TestBrokerPerSenderOrder has two clients send at once. A plain broker
+// passes bytes in the chunks it reads, so two senders' lines may interleave
+// mid-line; chat mode frames each sender's lines, so each receiver can check
+// that every sender's lines arrive whole and in order.
 func TestBrokerPerSenderOrder(t *testing.T) {
-	h, address := startHub(t, "tcp", Config{})
+	h, address := startHub(t, "tcp", Config{Chat: true})
 	c := dialN(t, h, "tcp", address, 5)
 	const n = 2000
 	var wg sync.WaitGroup
@@ -110,14 +114,22 @@ func TestBrokerPerSenderOrder(t *testing.T) {
 		r.SetReadDeadline(time.Now().Add(10 * time.Second))
 		sc := bufio.NewScanner(r)
 		next := [2]int{}
+		userOf := map[int]int{} // sender -> chat user number
 		for next[0] < n || next[1] < n {
 			if !sc.Scan() {
 				t.Fatalf("after %v: %v", next, sc.Err())
 			}
-			var s, i int
-			if _, err := fmt.Sscanf(sc.Text(), "s%d %d", &s, &i); err != nil {
+			if strings.HasPrefix(sc.Text(), "<announce> ") {
+				continue
+			}
+			var user, s, i int
+			if _, err := fmt.Sscanf(sc.Text(), "<user%d> s%d %d", &user, &s, &i); err != nil {
 				t.Fatalf("bad line %q: %v", sc.Text(), err)
 			}
+			if u, ok := userOf[s]; ok && u != user {
+				t.Fatalf("line %q: sender %d was <user%d>", sc.Text(), s, u)
+			}
+			userOf[s] = user
 			if i != next[s] {
 				t.Fatalf("sender %d: got %d, want %d", s, i, next[s])
 			}
@@ -125,6 +137,24 @@ func TestBrokerPerSenderOrder(t *testing.T) {
 		}
 	}
 	wg.Wait()
+}
+
+// TestBrokerByteStreamOrder sends 1 MiB of counted bytes through a plain
+// broker: every receiver gets the exact stream.
+func TestBrokerByteStreamOrder(t *testing.T) {
+	h, address := startHub(t, "tcp", Config{})
+	c := dialN(t, h, "tcp", address, 3)
+	want := make([]byte, 1<<20)
+	for i := range want {
+		want[i] = byte(i % 251)
+	}
+	go c[0].Write(want)
+	for _, r := range c[1:] {
+		got := readExactly(t, r, len(want))
+		if got != string(want) {
+			t.Fatal("stream arrived altered")
+		}
+	}
 }
 
 // countingMetrics records what the hub reports.
