@@ -45,6 +45,42 @@ func TestThousandConcurrentClients(t *testing.T) {
 	if len(fails) > 0 {
 		t.Fatalf("%d of %d clients failed, first: %s", len(fails), clients, fails[0])
 	}
+	testutil.Eventually(t, 10*time.Second, "1000 connection lines", func() bool { return srv.stderr.count(reGot) == clients })
+	srv.signal(sigTERM)
+	if c := srv.exit(10 * time.Second); c != 0 {
+		t.Fatalf("serve exit %d; %s", c, describe(srv))
+	}
+}
+
+// A client that sends without ever reading stalls only itself: once its
+// echo has filled both socket buffers, other clients are still served at
+// once.
+func TestStuckClientDoesNotDelayOthers(t *testing.T) {
+	srv, address := sockit(t, "serve", "127.0.0.1:0", "--echo")
+	stuck, err := net.DialTimeout("tcp", address, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stuck.Close()
+	// Write until the kernel pushes back: the server's echo is blocked.
+	chunk := make([]byte, 64*1024)
+	var sent int
+	for sent < 256<<20 {
+		stuck.SetWriteDeadline(time.Now().Add(500 * time.Millisecond))
+		n, err := stuck.Write(chunk)
+		sent += n
+		if err != nil {
+			break
+		}
+	}
+	t.Logf("stuck client wrote %d KiB before blocking", sent>>10)
+	for i := range 20 {
+		c, r := dialEcho(t, address)
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		echo(t, c, r, fmt.Sprintf("client %d\n", i))
+		c.Close()
+	}
+	stuck.Close()
 	srv.signal(sigTERM)
 	if c := srv.exit(10 * time.Second); c != 0 {
 		t.Fatalf("serve exit %d; %s", c, describe(srv))

@@ -198,6 +198,9 @@ func (tg *target) serve(c net.Conn) error {
 	defer c.Close()
 	var head [8]byte
 	if _, err := io.ReadFull(c, head[:]); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil // a probe (waitRefused) that sent nothing
+		}
 		return fmt.Errorf("target: read stream id: %w", err)
 	}
 	id := binary.BigEndian.Uint64(head[:])
