@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"context"
+	"errors"
 	"net"
 	"time"
 
@@ -14,10 +15,15 @@ import (
 // and hands the next handler a connection whose RemoteAddr is the real
 // client the header names, so access rules, logs and exec environments see
 // it. A missing, late or malformed header refuses the connection with the
-// reason, which the server logs. Place it first in the chain.
+// reason, which the server logs. Place it first in the chain. Datagram
+// sessions are refused: load balancers send the header on streams only.
 func ProxyProtocol(timeout time.Duration) server.Middleware {
 	return func(next server.Handler) server.Handler {
 		return server.HandlerFunc(func(ctx context.Context, conn net.Conn) error {
+			switch conn.LocalAddr().Network() {
+			case "udp", "udp4", "udp6", "unixgram":
+				return server.WithReason(server.ReasonProtocol, errors.New("PROXY protocol is supported on stream listeners only"))
+			}
 			pc, _, err := proxyheader.Accept(conn, timeout)
 			if err != nil {
 				return server.WithReason(server.ReasonProtocol, err)

@@ -42,6 +42,7 @@ func (h *HTTPConnect) ServeConn(ctx context.Context, conn net.Conn) error {
 		}
 		return server.WithReason(server.ReasonProtocol, fmt.Errorf("http-connect: %w", err))
 	}
+	conn.SetDeadline(time.Time{}) // the dial has its own timeout
 	target, err := h.dial(ctx, host, port)
 	if err != nil {
 		if errors.Is(err, ErrDenied) {
@@ -55,7 +56,6 @@ func (h *HTTPConnect) ServeConn(ctx context.Context, conn net.Conn) error {
 		target.Close()
 		return fmt.Errorf("http-connect: reply: %w", err)
 	}
-	conn.SetDeadline(time.Time{})
 	client := conn
 	if br.Buffered() > 0 {
 		// The client sent tunnel bytes right behind its request.

@@ -64,6 +64,7 @@ func (s *SOCKS5) ServeConn(ctx context.Context, conn net.Conn) error {
 	if err != nil {
 		return server.WithReason(server.ReasonProtocol, fmt.Errorf("socks5: %w", err))
 	}
+	conn.SetDeadline(time.Time{}) // the dial has its own timeout
 	target, err := s.dial(ctx, host, port)
 	if err != nil {
 		writeReply(conn, replyCode(err), nil)
@@ -76,7 +77,6 @@ func (s *SOCKS5) ServeConn(ctx context.Context, conn net.Conn) error {
 		target.Close()
 		return fmt.Errorf("socks5: reply: %w", err)
 	}
-	conn.SetDeadline(time.Time{})
 	_, err = relay.Pipe(ctx, conn, target, relay.Options{IdleTimeout: s.IdleTimeout})
 	if errors.Is(err, relay.ErrIdleTimeout) {
 		return server.WithReason(server.ReasonIdleTimeout, err)
