@@ -34,9 +34,9 @@ const (
 	telnetSE   = 240
 )
 
-// telnet strips Telnet negotiation from the bytes a server sends and
+// telnet finds the Telnet negotiation in the bytes a server sends and
 // produces the refusals ncat -t answers with: WONT to every DO, DONT to every
-// WILL. It keeps its state across reads, since a command may be split between
+// WILL. Like ncat, it leaves the bytes themselves as they are. It keeps its state across reads, since a command may be split between
 // two of them.
 //
 // It is hand-written: the protocol needed here is RFC 854's option
@@ -46,22 +46,18 @@ type telnet struct {
 	state byte // 0: data; telnetIAC: after IAC; DO/DONT/WILL/WONT: awaiting option; telnetSB: in subnegotiation; 1: IAC inside subnegotiation
 }
 
-// filter returns the data bytes of p and the replies to send back.
-func (t *telnet) filter(p []byte) (data, reply []byte) {
-	data = make([]byte, 0, len(p))
+// filter returns the replies to send back for the negotiation in p.
+func (t *telnet) filter(p []byte) (reply []byte) {
 	for _, b := range p {
 		switch t.state {
 		case 0:
 			if b == telnetIAC {
 				t.state = telnetIAC
-				continue
 			}
-			data = append(data, b)
 		case telnetIAC:
 			switch b {
 			case telnetIAC:
-				data = append(data, telnetIAC) // escaped 0xFF
-				t.state = 0
+				t.state = 0 // an escaped 0xFF
 			case telnetDO, telnetDONT, telnetWILL, telnetWONT:
 				t.state = b
 			case telnetSB:
@@ -89,7 +85,7 @@ func (t *telnet) filter(p []byte) (data, reply []byte) {
 			}
 		}
 	}
-	return data, reply
+	return reply
 }
 
 // recorder writes the session's bytes, both directions, to the -o and -x

@@ -266,8 +266,7 @@ func (f *fanout) ServeConn(ctx context.Context, conn net.Conn) error {
 			p := buf[:n]
 			f.rec.record(p)
 			if tn != nil {
-				var reply []byte
-				p, reply = tn.filter(p)
+				reply := tn.filter(p)
 				if len(reply) > 0 {
 					select {
 					case c.queue <- reply:

@@ -93,7 +93,12 @@ type ExitError struct {
 	Err  error
 }
 
-func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("exit status %d", e.Code)
+	}
+	return e.Err.Error()
+}
 func (e *ExitError) Unwrap() error { return e.Err }
 
 // Usagef returns an ExitError with status 2 and ncat's " QUITTING." ending.
@@ -185,6 +190,9 @@ func connect(ctx context.Context, cfg *Config) error {
 	start := time.Now()
 	conn, err := cfg.dial(ctx)
 	if err != nil {
+		if cfg.ZeroIO && cfg.Verbose == 0 {
+			return &ExitError{Code: 1} // -z reports by its exit status only
+		}
 		return failure(err)
 	}
 	cfg.notef(1, "Connected to %s.", peerName(cfg, conn))

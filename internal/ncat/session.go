@@ -132,6 +132,13 @@ func (s *session) sendStdin(ctx context.Context, datagram bool) sessionEnd {
 		}
 	}
 	switch {
+	case s.cfg.SendOnly && !datagram:
+		// Quit, but half-close first and drain briefly, so that bytes the
+		// peer sent and nobody read do not turn the close into a reset.
+		if cw, ok := s.conn.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+		}
+		s.conn.SetReadDeadline(time.Now().Add(datagramDrain))
 	case s.cfg.SendOnly:
 		return sessionEnd{}
 	case datagram:
@@ -160,8 +167,7 @@ func (s *session) receive() sessionEnd {
 			s.received.Add(int64(n))
 			s.rec.record(p)
 			if tn != nil {
-				var reply []byte
-				p, reply = tn.filter(p)
+				reply := tn.filter(p)
 				if len(reply) > 0 {
 					if werr := s.write(reply); werr != nil {
 						return sessionEnd{fmt.Errorf("telnet reply: %w", werr)}
