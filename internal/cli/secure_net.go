@@ -20,6 +20,10 @@ import (
 	"sockit/service/proxyserver"
 )
 
+// ruleResolveTimeout bounds resolving the host names of access rules at
+// start.
+const ruleResolveTimeout = 10 * time.Second
+
 // guardFlags are the access rules and PROXY protocol options of listeners.
 type guardFlags struct {
 	allow, deny           []string
@@ -52,7 +56,9 @@ func (f *guardFlags) middleware(ctx context.Context, env *Env) ([]server.Middlew
 	if err != nil {
 		return nil, usagef("--rate: %w", err)
 	}
-	list, err := access.Build(ctx, nil, f.allow, f.deny, f.allowFiles, f.denyFiles)
+	rctx, cancel := context.WithTimeout(ctx, ruleResolveTimeout)
+	defer cancel()
+	list, err := access.Build(rctx, nil, f.allow, f.deny, f.allowFiles, f.denyFiles)
 	if err != nil {
 		return nil, err
 	}
