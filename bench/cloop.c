@@ -1,6 +1,6 @@
 /*
  * cloop: the floor for a greeting server. N processes (default 2) share a
- * port with SO_REUSEPORT; each loops on accept4, write and close, nothing
+ * port with SO_REUSEPORT; each loops on accept4, send and close, nothing
  * else. bench/compare.sh compiles it with gcc at run time.
  *
  *   cloop PORT [PROCESSES]      listens on 127.0.0.1:PORT
@@ -40,8 +40,9 @@ static void serve(int fd) {
 		int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
 		if (c < 0)
 			continue;
-		if (write(c, greeting, sizeof greeting - 1) < 0) {
-			/* the client left; nothing to do */
+		/* MSG_NOSIGNAL: a client that already left must not kill us
+		   with SIGPIPE; there is nothing else to do about it. */
+		if (send(c, greeting, sizeof greeting - 1, MSG_NOSIGNAL) < 0) {
 		}
 		close(c);
 	}
