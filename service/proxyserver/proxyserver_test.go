@@ -289,3 +289,50 @@ func TestViaHandshakeHonoursContext(t *testing.T) {
 		t.Fatalf("err = %v, want deadline exceeded", err)
 	}
 }
+
+// Failures are answered in each protocol's terms: a refused destination is
+// SOCKS5 reply 5 or HTTP 502; a method other than CONNECT is HTTP 405; a
+// SOCKS4 client talking to the SOCKS5 server is dropped.
+func TestProxyFailureAnswers(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	socks := serve(t, &proxyserver.SOCKS5{})
+	httpP := serve(t, &proxyserver.HTTPConnect{})
+
+	p, _ := via.Parse("socks5://" + socks)
+	if _, err := via.Dial(testutil.Context(t, 10*time.Second), nil, []via.Proxy{p}, closed); err == nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("socks5 to a closed port: %v", err)
+	}
+	p, _ = via.Parse("http://" + httpP)
+	if _, err := via.Dial(testutil.Context(t, 10*time.Second), nil, []via.Proxy{p}, closed); err == nil || !strings.Contains(err.Error(), "502") {
+		t.Errorf("http to a closed port: %v", err)
+	}
+
+	exchange := func(addr, send string) string {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, send)
+		b, _ := io.ReadAll(c)
+		return string(b)
+	}
+	if got := exchange(httpP, "GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n"); !strings.HasPrefix(got, "HTTP/1.1 405 ") || !strings.Contains(got, "Allow: CONNECT") {
+		t.Errorf("GET answered %q", got)
+	}
+	if got := exchange(httpP, "CONNECT nohost HTTP/1.1\r\n\r\n"); !strings.HasPrefix(got, "HTTP/1.1 400 ") {
+		t.Errorf("CONNECT without a port answered %q", got)
+	}
+	if got := exchange(socks, "\x04\x01\x00\x50\x7f\x00\x00\x01\x00"); got != "" {
+		t.Errorf("SOCKS4 request answered %q", got)
+	}
+	if got := exchange(socks, "\x05\x01\x00\x05\x02\x00\x01\x7f\x00\x00\x01\x00\x50"); got != "\x05\x00\x05\x07\x00\x01\x00\x00\x00\x00\x00\x00" {
+		t.Errorf("BIND answered %q, want command not supported", got)
+	}
+}
