@@ -18,8 +18,24 @@ import (
 func LogConnections(logger *slog.Logger) server.Middleware {
 	return func(next server.Handler) server.Handler {
 		return server.HandlerFunc(func(ctx context.Context, conn net.Conn) error {
-			logger.Info("Got connection from " + conn.RemoteAddr().String())
+			logger.Info("Got connection from " + clientName(conn))
 			return next.ServeConn(ctx, conn)
 		})
 	}
+}
+
+// clientName names conn's client. A Unix socket client usually has no name
+// (the kernel reports "" or "@"): it is then named by the socket it reached.
+func clientName(conn net.Conn) string {
+	ra := conn.RemoteAddr()
+	if ra == nil {
+		return "an unknown client"
+	}
+	if ua, ok := ra.(*net.UnixAddr); ok && (ua.Name == "" || ua.Name == "@") {
+		if la := conn.LocalAddr(); la != nil && la.String() != "" {
+			return "a client on " + la.String()
+		}
+		return "an unnamed Unix socket client"
+	}
+	return ra.String()
 }

@@ -156,6 +156,10 @@ func TestStaleUnixSocket(t *testing.T) {
 			if code != 0 || out != "fresh\n" {
 				t.Errorf("connect: exit %d, %q, %q", code, out, errOut)
 			}
+			if kind == "unix" {
+				// An unnamed Unix client is named by the socket it reached.
+				srv.stderr.wait(t, regexp.MustCompile(`^Got connection from a client on `+regexp.QuoteMeta(path)+`$`), 10*time.Second)
+			}
 			// A second server on the live socket fails and leaves it be.
 			_, errOut, code = runSockit(t, 10*time.Second, nil, "serve", kind+"://"+path)
 			if code != 1 {
