@@ -3,6 +3,7 @@ package ncat
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -26,7 +27,11 @@ func listen(ctx context.Context, cfg *Config) error {
 	ep := endpoint.Config{SessionTimeout: cfg.IdleTimeout, Logger: cfg.logger()}
 	ln, err := ep.Listen(ctx, a)
 	if err != nil {
-		return failure(errors.Unwrap(err))
+		host := cfg.Address
+		if h, p, serr := net.SplitHostPort(cfg.Address); serr == nil {
+			host = ncatAddr(h, p)
+		}
+		return &ExitError{Code: 2, Err: fmt.Errorf("bind to %s: %s QUITTING.", host, describe(err))}
 	}
 	cfg.announceListen(ln)
 
@@ -67,7 +72,10 @@ func listen(ctx context.Context, cfg *Config) error {
 	}
 	mw := []server.Middleware{cfg.announce(1)}
 	mw = append(mw, cfg.Middleware...)
-	mw = append(mw, cfg.announce(2), gate)
+	if fan == nil {
+		mw = append(mw, cfg.announce(2))
+	}
+	mw = append(mw, gate)
 	srv := &server.Server{
 		Handler:  server.Chain(h, mw...),
 		Logger:   cfg.logger(),
@@ -84,19 +92,13 @@ func listen(ctx context.Context, cfg *Config) error {
 		return nil
 	case err := <-result:
 		srv.Close()
-		if err != nil && !errors.Is(err, context.Canceled) {
-			return failure(err)
-		}
-		return nil
+		return listenEnd(err)
 	case err := <-errc:
 		if taken.Load() {
 			select {
 			case err := <-result:
 				srv.Close()
-				if err != nil && !errors.Is(err, context.Canceled) {
-					return failure(err)
-				}
-				return nil
+				return listenEnd(err)
 			case <-ctx.Done():
 				srv.Close()
 				return nil
@@ -104,6 +106,29 @@ func listen(ctx context.Context, cfg *Config) error {
 		}
 		return failure(err)
 	}
+}
+
+// listenEnd is the exit of a listener whose one session ended with err:
+// ncat quits with status 2 on an idle timeout in listen mode.
+func listenEnd(err error) error {
+	switch {
+	case err == nil, errors.Is(err, context.Canceled):
+		return nil
+	case errors.Is(err, ErrIdleTimeout):
+		return &ExitError{Code: 2, Err: errors.New(describe(err) + " QUITTING.")}
+	}
+	return failure(err)
+}
+
+// ncatAddr prints an address as ncat does: HOST:PORT, IPv6 without brackets.
+func ncatAddr(host, port string) string { return host + ":" + port }
+
+// ncatAddrOf is ncatAddr for a net.Addr.
+func ncatAddrOf(a net.Addr) string {
+	if h, p, err := net.SplitHostPort(a.String()); err == nil {
+		return ncatAddr(h, p)
+	}
+	return a.String()
 }
 
 // listenAddr turns the network and address into a sockit address.
@@ -120,12 +145,18 @@ func (c *Config) announceListen(ln net.Listener) {
 		name = c.Address
 	}
 	host, port, err := net.SplitHostPort(name)
-	if err == nil && c.network() == "tcp" && (host == "::" || host == "") && !strings.Contains(c.Address, "::") {
-		c.notef(1, "Listening on [::]:%s", port)
-		c.notef(1, "Listening on 0.0.0.0:%s", port)
+	if err != nil {
+		c.notef(1, "Listening on %s", name)
 		return
 	}
-	c.notef(1, "Listening on %s", name)
+	if strings.HasPrefix(c.network(), "udp") || c.network() == "tcp" {
+		if h, _, _ := net.SplitHostPort(c.Address); h == "" {
+			c.notef(1, "Listening on :::%s", port)
+			c.notef(1, "Listening on 0.0.0.0:%s", port)
+			return
+		}
+	}
+	c.notef(1, "Listening on %s", ncatAddr(host, port))
 }
 
 // announce is middleware printing ncat's "Connection from" line: stage 1 names
@@ -146,7 +177,7 @@ func (c *Config) announce(stage int) server.Middleware {
 				}
 				c.notef(1, "Connection from %s.", host)
 			default:
-				c.notef(1, "Connection from %s.", ra)
+				c.notef(1, "Connection from %s.", ncatAddrOf(ra))
 			}
 			return next.ServeConn(ctx, conn)
 		})
@@ -243,6 +274,9 @@ func (f *fanout) ServeConn(ctx context.Context, conn net.Conn) error {
 		f.clients[c] = struct{}{}
 	}
 	f.mu.Unlock()
+	// Announced once registered, so that what standard input sends after
+	// this line reaches the client.
+	f.cfg.notef(1, "Connection from %s.", ncatAddrOf(conn.RemoteAddr()))
 	defer func() {
 		f.mu.Lock()
 		delete(f.clients, c)

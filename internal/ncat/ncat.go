@@ -222,7 +222,7 @@ func peerName(cfg *Config, conn net.Conn) string {
 	if cfg.isUnix() || cfg.Dial != nil {
 		return cfg.Address
 	}
-	return conn.RemoteAddr().String()
+	return ncatAddrOf(conn.RemoteAddr())
 }
 
 // dial opens the connection, within ConnectTimeout, through the proxy when

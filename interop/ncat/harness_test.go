@@ -193,7 +193,7 @@ func (p *proc) waitStdout(s string, d time.Duration) {
 var (
 	reListening = regexp.MustCompile(`Ncat: Listening on \S+`)
 	reSeconds   = regexp.MustCompile(`in \d+\.\d+ seconds`)
-	rePort      = regexp.MustCompile(`(127\.0\.0\.\d+|\]):\d+`)
+	rePort      = regexp.MustCompile(`:\d+(\.?$|: )`)
 )
 
 // messages returns the "Ncat: " lines that matter, with what varies between
@@ -207,7 +207,7 @@ func messages(stderr string) string {
 			continue
 		}
 		l = reSeconds.ReplaceAllString(l, "in T seconds")
-		l = rePort.ReplaceAllString(l, "$1:P")
+		l = rePort.ReplaceAllString(l, ":P$1")
 		out = append(out, l)
 	}
 	return strings.Join(out, "\n")
