@@ -1,8 +1,10 @@
 package foundation
 
 import (
+	"net"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -68,4 +70,50 @@ func TestSockitConnectToSeedServer(t *testing.T) {
 		t.Fatalf("sockit connect: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	srv.stdout.wait(t, reSeedGot, 10*time.Second)
+}
+
+// With no arguments, serve listens on :12345 (IPv4 and IPv6) and connect
+// dials localhost:12345: the tutorial's pair. When 12345 is taken, the same
+// on a free port.
+func TestZeroConfigPairDualStack(t *testing.T) {
+	port := 12345
+	if l, err := net.Listen("tcp", ":12345"); err == nil {
+		l.Close()
+	} else {
+		port = freePort(t)
+	}
+	args := []string{"serve"}
+	if port != 12345 {
+		t.Logf("port 12345 is busy; serving on :%d", port)
+		args = append(args, ":"+strconv.Itoa(port))
+	}
+	srv, address := sockit(t, args...)
+	if want := "[::]:" + strconv.Itoa(port); address != want {
+		t.Errorf("listening on %s, want %s", address, want)
+	}
+	targets := []string{"127.0.0.1:" + strconv.Itoa(port)}
+	if port == 12345 {
+		targets = append(targets, "") // connect's default, localhost:12345
+	}
+	if l, err := net.Listen("tcp6", "[::1]:0"); err == nil {
+		l.Close()
+		targets = append(targets, "[::1]:"+strconv.Itoa(port))
+	} else {
+		t.Logf("no IPv6 loopback here: %v", err)
+	}
+	for _, target := range targets {
+		args := []string{"connect"}
+		if target != "" {
+			args = append(args, target)
+		}
+		out, errOut, code := runSockit(t, 10*time.Second, nil, args...)
+		if code != 0 || out != greeting {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+		}
+	}
+	srv.stderr.wait(t, regexp.MustCompile(`^Got connection from 127\.0\.0\.1:\d+$`), 10*time.Second)
+	srv.signal(sigINT)
+	if c := srv.exit(10 * time.Second); c != 0 {
+		t.Fatalf("serve exit %d; %s", c, describe(srv))
+	}
 }
