@@ -75,7 +75,7 @@ gcc -O2 -o "$work/cloop" bench/cloop.c
 S=$work/sockit
 
 # --- helpers -----------------------------------------------------------------
-next_port=${PORT_BASE:-24000}
+next_port=${PORT_BASE:-28700}
 newport() { # sets P to a free loopback port
   while [ -n "$(ss -Htan "sport = :$next_port" 2>/dev/null)" ]; do next_port=$((next_port + 1)); done
   P=$next_port

@@ -38,7 +38,7 @@ trap 'exit 130' INT TERM
 
 if [ -n "${SOCKIT:-}" ]; then cp "$SOCKIT" "$work/sockit"; else go build -o "$work/sockit" ./cmd/sockit; fi
 S=$work/sockit
-port=${PORT:-25000}
+port=${PORT:-29700}
 while [ -n "$(ss -Htan "sport = :$port")" ]; do port=$((port + 1)); done
 
 rss() { awk '/^VmRSS/{print $2}' "/proc/$1/status"; }

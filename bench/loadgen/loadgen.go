@@ -226,6 +226,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 
 	// loadCtx ends the load; Idle uses Duration as its hold time instead.
+	r.start = time.Now()
 	loadCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if cfg.Duration > 0 && cfg.Mode != Idle {
@@ -233,7 +234,6 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		defer cancel()
 	}
 
-	r.start = time.Now()
 	stopProgress := r.startProgress()
 	switch cfg.Mode {
 	case Idle:
@@ -318,7 +318,7 @@ func (r *run) record(d time.Duration) {
 // fail records a failed operation. Errors caused by the load's own end
 // (its context) are not failures and are dropped.
 func (r *run) fail(ctx context.Context, err error) {
-	if isCancel(err) && (ctx.Err() != nil || r.pastDeadline()) {
+	if isCancel(err) && (ctx.Err() != nil || r.pastDeadline(ctx)) {
 		return
 	}
 	kind := Classify(err)
@@ -333,7 +333,10 @@ func (r *run) fail(ctx context.Context, err error) {
 
 // pastDeadline reports whether the load's time is up: a dial may time out
 // on the load's deadline a moment before its context reports it.
-func (r *run) pastDeadline() bool {
+func (r *run) pastDeadline(ctx context.Context) bool {
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return true
+	}
 	return r.cfg.Mode != Idle && r.cfg.Duration > 0 && time.Since(r.start) >= r.cfg.Duration
 }
 

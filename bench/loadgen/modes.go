@@ -38,9 +38,6 @@ func (r *run) worker(ctx context.Context, i int) {
 func (r *run) greetWorker(ctx context.Context, i int) {
 	want := r.cfg.Expect
 	buf := make([]byte, max(len(want)+1, 4096))
-	if len(want) > 0 {
-		buf = buf[:len(want)+1]
-	}
 	for r.take(ctx) {
 		t0 := time.Now()
 		var err error
@@ -124,6 +121,8 @@ func checkGreeting(got, want []byte, full bool) error {
 		return nil
 	case n < len(want) && bytes.HasPrefix(want, got):
 		return earlyEOFf("greeting cut short: %q of %q", got, want)
+	case n > len(want) && bytes.HasPrefix(got, want):
+		return overlongf("greeting longer than expected: %q", got)
 	}
 	return mismatchf("wrong greeting %q, want %q", got, want)
 }
