@@ -87,9 +87,17 @@ func (f *dialFlags) dialer(env *Env, a addr.Addr) func(ctx context.Context) (net
 	}
 }
 
+// servable is a server serveUntilSignal can run: *server.Server, or the
+// plain-TCP fast server (*fast.Server).
+type servable interface {
+	Serve(ln net.Listener) error
+	Shutdown(ctx context.Context) error
+	ActiveConns() int
+}
+
 // serveUntilSignal runs srv on ln until ctx ends (SIGINT or SIGTERM), then
 // shuts it down, giving connections in flight the grace period.
-func serveUntilSignal(ctx context.Context, env *Env, srv *server.Server, ln net.Listener, grace time.Duration) error {
+func serveUntilSignal(ctx context.Context, env *Env, srv servable, ln net.Listener, grace time.Duration) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -3,8 +3,10 @@ package cli
 import (
 	"context"
 	"errors"
+	"net"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"sockit/internal/escape"
 	"sockit/middleware"
@@ -18,6 +20,8 @@ type serveOptions struct {
 	greeting string
 	echo     bool
 	discard  bool
+	fast     fastFlags
+	flags    *pflag.FlagSet
 }
 
 func newServeCmd(env *Env) *cobra.Command {
@@ -50,6 +54,8 @@ stderr gets one line when listening and one line per connection.`,
 	fs.BoolVar(&o.discard, "discard", false, "read and drop what each client sends")
 	o.listen.register(fs)
 	o.service.register(fs)
+	o.fast.register(fs)
+	o.flags = fs
 	return cmd
 }
 
@@ -88,11 +94,18 @@ func runServe(ctx context.Context, env *Env, o *serveOptions, arg string) error 
 	if a.Network() == "" {
 		return usagef("serve: cannot listen on %s", a)
 	}
-	ln, mw, err := o.listen.listen(ctx, env, a)
+	fsrv, err := o.fastServer(h, a)
+	if err != nil {
+		return err
+	}
+	ln, mw, err := o.listenFor(ctx, env, a, fsrv != nil)
 	if err != nil {
 		return err
 	}
 	env.Logger.Info("listening on " + ln.Addr().String())
+	if _, ok := ln.(*net.TCPListener); ok && fsrv != nil {
+		return o.serveFast(ctx, env, fsrv, ln)
+	}
 	srv := &server.Server{
 		Handler:  server.Chain(h, append(mw, middleware.LogConnections(env.Logger))...),
 		Logger:   env.Logger,

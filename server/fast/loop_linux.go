@@ -1,0 +1,459 @@
+//go:build linux
+
+package fast
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"sockit/server"
+)
+
+const (
+	bufSize      = 64 << 10 // one read buffer per loop
+	maxEvents    = 256      // events taken per epoll_wait
+	acceptBatch  = 64       // accepts per wake before serving events again
+	readsPerTurn = 16       // reads of one connection before the others' turn
+)
+
+// conn is an echo or discard connection. While idle it holds no buffer: the
+// loop reads into its shared buffer and only keeps what the client is not
+// yet ready to take back.
+type conn struct {
+	fd      int
+	pending []byte // echoed bytes the socket did not take yet
+	eof     bool   // the client half-closed; finish once pending is written
+	queued  bool   // in loop.ready
+	linger  bool   // a greeted connection drained until the client closes
+	last    int64  // unix nanoseconds of the last byte moved
+}
+
+// loop is one event loop: a goroutine, an epoll instance, its connections
+// (indexed by descriptor) and one read buffer.
+type loop struct {
+	s         *Server
+	ep        int
+	wake      int // eventfd written by Shutdown and Close
+	lfd       int
+	accepting bool
+	paused    bool // accepting paused after running out of descriptors
+	resume    time.Time
+	delay     time.Duration
+	conns     []*conn
+	n         int // counted connections (echo, discard)
+	lingering int // greeted connections draining
+	buf       []byte
+	ready     []*conn
+	events    []unix.EpollEvent
+	nextSweep time.Time
+}
+
+func newLoop(s *Server, lfd int) (*loop, error) {
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll_create1: %w", err)
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(ep)
+		return nil, fmt.Errorf("eventfd: %w", err)
+	}
+	l := &loop{s: s, ep: ep, wake: wake, lfd: lfd, accepting: true, events: make([]unix.EpollEvent, maxEvents)}
+	l.buf = make([]byte, bufSize)
+	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, wake, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}); err != nil {
+		l.close()
+		return nil, fmt.Errorf("epoll_ctl: %w", err)
+	}
+	if err := l.watchListener(); err != nil {
+		l.close()
+		return nil, fmt.Errorf("epoll_ctl: %w", err)
+	}
+	return l, nil
+}
+
+// watchListener adds the listening socket to the loop's epoll set. With
+// EPOLLEXCLUSIVE a new connection wakes one waiting loop, not all of them.
+func (l *loop) watchListener() error {
+	return unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, l.lfd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(l.lfd)})
+}
+
+func (l *loop) close() {
+	unix.Close(l.ep)
+	unix.Close(l.wake)
+}
+
+// wakeUp makes the loop look at the server's state.
+func (l *loop) wakeUp() {
+	var one = [8]byte{1}
+	unix.Write(l.wake, one[:])
+}
+
+// run serves until the server is closed, or until it drains and the loop
+// has no connection left.
+func (l *loop) run() {
+	for {
+		n, err := unix.EpollWait(l.ep, l.events, l.timeout())
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			l.s.logger().Error("epoll_wait failed; closing the loop's connections", "err", err)
+			l.stopAccepting()
+			l.closeAll(server.ReasonError)
+			return
+		}
+		now := time.Now()
+		for i := range n {
+			ev := &l.events[i]
+			switch fd := int(ev.Fd); {
+			case fd == l.wake:
+				var b [8]byte
+				unix.Read(l.wake, b[:])
+				switch l.s.state.Load() {
+				case stateDraining:
+					l.stopAccepting()
+				case stateClosed:
+					l.stopAccepting()
+					l.closeAll(server.ReasonServerShutdown)
+					return
+				}
+			case fd == l.lfd && l.accepting:
+				l.accept(now)
+			default:
+				if fd < len(l.conns) && l.conns[fd] != nil {
+					l.event(l.conns[fd], ev.Events, now)
+				}
+			}
+		}
+		l.serveReady(now)
+		if l.paused && !now.Before(l.resume) && l.accepting {
+			if err := l.watchListener(); err == nil {
+				l.paused = false
+			}
+		}
+		if l.sweeping() && !now.Before(l.nextSweep) {
+			l.sweep(now)
+		}
+		if !l.accepting && l.n == 0 && l.lingering == 0 {
+			return
+		}
+	}
+}
+
+// timeout is how long epoll_wait may block: for ever, unless connections
+// wait for their turn, accepting is paused or idle connections are watched.
+func (l *loop) timeout() int {
+	if len(l.ready) > 0 {
+		return 0
+	}
+	var next time.Time
+	if l.paused {
+		next = l.resume
+	}
+	if l.sweeping() && (next.IsZero() || l.nextSweep.Before(next)) {
+		next = l.nextSweep
+	}
+	if next.IsZero() {
+		return -1
+	}
+	ms := time.Until(next).Milliseconds() + 1
+	return int(max(ms, 0))
+}
+
+// sweeping reports whether some connection may need closing by time.
+func (l *loop) sweeping() bool {
+	return l.lingering > 0 || (l.s.IdleTimeout > 0 && l.n > 0)
+}
+
+// stopAccepting takes the listening socket out of the loop's epoll set and
+// tells the server, which closes it once no loop watches it.
+func (l *loop) stopAccepting() {
+	if !l.accepting {
+		return
+	}
+	l.accepting = false
+	if !l.paused {
+		unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, l.lfd, nil)
+	}
+	l.s.accepted.Done()
+}
+
+// accept takes up to acceptBatch new connections.
+func (l *loop) accept(now time.Time) {
+	s := l.s
+	for range acceptBatch {
+		fd, sa, err := unix.Accept4(l.lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		if err != nil {
+			if errors.Is(err, unix.EAGAIN) {
+				return
+			}
+			if isTemporary(err) {
+				continue
+			}
+			// Out of descriptors or memory: stop watching the socket for a
+			// while instead of spinning; the queue keeps the clients.
+			l.delay = nextDelay(l.delay)
+			l.paused, l.resume = true, now.Add(l.delay)
+			unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, l.lfd, nil)
+			s.logger().Warn("accept failed; retrying", "err", err, "retry_in", l.delay)
+			return
+		}
+		l.delay = 0
+		if s.log != nil {
+			s.log.add(sockaddrPort(sa))
+		}
+		if s.Service == Greet {
+			l.greet(fd, now)
+			continue
+		}
+		if s.MaxConns > 0 && s.active.Load() >= int64(s.MaxConns) {
+			unix.Close(fd)
+			s.logger().Warn("connection refused", "remote", sockaddrPort(sa).String(), "reason", server.ReasonMaxConns, "max_conns", s.MaxConns)
+			continue
+		}
+		l.add(fd, now, true)
+	}
+}
+
+// nextDelay doubles the accept retry delay from 5 ms up to 1 s.
+func nextDelay(d time.Duration) time.Duration {
+	if d == 0 {
+		return 5 * time.Millisecond
+	}
+	return min(2*d, time.Second)
+}
+
+// greet writes the greeting inline, where a fresh socket's send buffer
+// always takes it, and half-closes. The connection then lingers in the loop,
+// its input read and dropped, until the client closes or Linger passes, as
+// service.Greet does: closing at once would answer bytes the client sends
+// (a request, a half-close racing the greeting) with a reset.
+func (l *loop) greet(fd int, now time.Time) {
+	msg := l.s.Message
+	n, err := unix.Write(fd, msg)
+	if err != nil && !errors.Is(err, unix.EAGAIN) {
+		unix.Close(fd) // the client is gone already
+		return
+	}
+	if n != len(msg) {
+		l.s.handOff(fd, msg[max(n, 0):])
+		return
+	}
+	if unix.Shutdown(fd, unix.SHUT_WR) != nil {
+		unix.Close(fd)
+		return
+	}
+	if c := l.add(fd, now, false); c != nil {
+		c.linger = true
+	}
+}
+
+// add puts a connection into the loop, edge-triggered, and counts it as
+// active when counted. EPOLLOUT is asked for once here, so a connection
+// whose echo is held back needs no epoll_ctl to resume.
+func (l *loop) add(fd int, now time.Time, counted bool) *conn {
+	c := &conn{fd: fd, last: now.UnixNano()}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(fd)}
+	if counted {
+		ev.Events |= unix.EPOLLOUT
+	}
+	if err := unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		unix.Close(fd)
+		l.s.logger().Warn("connection dropped", "err", fmt.Errorf("epoll_ctl: %w", err))
+		return nil
+	}
+	for fd >= len(l.conns) {
+		l.conns = append(l.conns, make([]*conn, max(len(l.conns), 64))...)
+	}
+	l.conns[fd] = c
+	if counted {
+		l.n++
+		l.s.active.Add(1)
+	} else {
+		l.lingering++
+	}
+	return c
+}
+
+// event handles one epoll event of c.
+func (l *loop) event(c *conn, ev uint32, now time.Time) {
+	if len(c.pending) > 0 {
+		if ev&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) == 0 {
+			return // input waits until the client takes its echo
+		}
+		if !l.flush(c, now) {
+			return
+		}
+	}
+	if !c.queued {
+		l.read(c, now, ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) == 0)
+	}
+}
+
+// read serves c's input: up to readsPerTurn reads, then c waits for its
+// next turn in l.ready so that one busy client cannot starve the others.
+// A short read ends the turn when shortOK: edge-triggered epoll reports the
+// next bytes. It must not when the event said the input ended, because a
+// read stops short of the end of input.
+func (l *loop) read(c *conn, now time.Time, shortOK bool) {
+	for range readsPerTurn {
+		n, err := unix.Read(c.fd, l.buf)
+		switch {
+		case n > 0:
+			if !c.linger {
+				c.last = now.UnixNano()
+			}
+			if l.s.Service == Echo && !c.linger && !l.write(c, l.buf[:n], now) {
+				return
+			}
+			if shortOK && n < len(l.buf) {
+				// The socket is empty: edge-triggered epoll reports the
+				// next bytes or the end, so skip the read that would only
+				// say EAGAIN.
+				return
+			}
+		case n == 0 && err == nil:
+			c.eof = true
+			l.finish(c)
+			return
+		case errors.Is(err, unix.EAGAIN):
+			return
+		case errors.Is(err, unix.EINTR):
+		default:
+			l.drop(c, err)
+			return
+		}
+	}
+	c.queued = true
+	l.ready = append(l.ready, c)
+}
+
+// serveReady gives the connections that had more input their next turn.
+func (l *loop) serveReady(now time.Time) {
+	if len(l.ready) == 0 {
+		return
+	}
+	ready := l.ready
+	l.ready = nil
+	for _, c := range ready {
+		c.queued = false
+		if c.fd >= 0 && len(c.pending) == 0 {
+			l.read(c, now, false)
+		}
+	}
+	clear(ready)
+	if l.ready == nil {
+		l.ready = ready[:0]
+	}
+}
+
+// write echoes p to c. It reports whether c can take more: when the socket
+// is full the rest is kept (a copy: p is the loop's buffer) and c's input
+// waits until EPOLLOUT says it drained.
+func (l *loop) write(c *conn, p []byte, now time.Time) bool {
+	n, err := unix.Write(c.fd, p)
+	if n == len(p) {
+		return true
+	}
+	if err != nil && !errors.Is(err, unix.EAGAIN) {
+		l.drop(c, err)
+		return false
+	}
+	c.pending = append([]byte(nil), p[max(n, 0):]...)
+	return false
+}
+
+// flush writes c's pending echo. It reports whether c is drained and open.
+func (l *loop) flush(c *conn, now time.Time) bool {
+	for len(c.pending) > 0 {
+		n, err := unix.Write(c.fd, c.pending)
+		if n > 0 {
+			c.pending = c.pending[n:]
+			c.last = now.UnixNano()
+		}
+		if errors.Is(err, unix.EAGAIN) {
+			return false
+		}
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			l.drop(c, err)
+			return false
+		}
+	}
+	c.pending = nil
+	if c.eof {
+		l.finish(c)
+		return false
+	}
+	return true
+}
+
+// finish ends c after the client's end of input: an echo connection is
+// half-closed first (once its echo is written), as service.Echo does.
+func (l *loop) finish(c *conn) {
+	if len(c.pending) > 0 {
+		return // flush finishes it
+	}
+	if l.s.Service == Echo && !c.linger {
+		unix.Shutdown(c.fd, unix.SHUT_WR)
+	}
+	l.remove(c)
+}
+
+// drop ends c after an error, logging the reason as server.Server does.
+func (l *loop) drop(c *conn, err error) {
+	if c.linger {
+		l.remove(c) // the greeting is out; how the client left is its business
+		return
+	}
+	reason := server.ReasonOf(err)
+	l.s.logger().Info("connection closed", "remote", peerName(c.fd), "reason", reason, "err", err)
+	l.remove(c)
+}
+
+func (l *loop) remove(c *conn) {
+	l.conns[c.fd] = nil
+	unix.Close(c.fd) // also takes it out of the epoll set
+	c.fd = -1
+	c.pending = nil
+	if c.linger {
+		l.lingering--
+	} else {
+		l.n--
+		l.s.active.Add(-1)
+	}
+}
+
+// closeAll closes every connection of the loop.
+func (l *loop) closeAll(reason server.ClosedReason) {
+	for _, c := range l.conns {
+		if c != nil {
+			l.remove(c)
+		}
+	}
+	l.ready = nil
+}
+
+// sweep closes connections idle for IdleTimeout and greeted connections
+// lingering for Linger; it runs every eighth of the shorter, so a
+// connection lives at most 1.125 times it.
+func (l *loop) sweep(now time.Time) {
+	period := l.s.linger()
+	if idle := l.s.IdleTimeout; idle > 0 && l.s.Service != Greet {
+		period = idle
+	}
+	l.nextSweep = now.Add(max(period/8, time.Millisecond))
+	idleCut := now.Add(-l.s.IdleTimeout).UnixNano()
+	lingerCut := now.Add(-l.s.linger()).UnixNano()
+	for _, c := range l.conns {
+		switch {
+		case c == nil:
+		case c.linger:
+			if c.last <= lingerCut {
+				l.remove(c)
+			}
+		case l.s.IdleTimeout > 0 && c.last <= idleCut:
+			l.s.logger().Info("connection closed", "remote", peerName(c.fd), "reason", server.ReasonIdleTimeout)
+			l.remove(c)
+		}
+	}
+}
