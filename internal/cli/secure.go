@@ -65,7 +65,7 @@ func (f *secureDialFlags) dial(ctx context.Context, env *Env, ep *endpoint.Confi
 	}
 	conn, err := f.via.dial(ctx, env, ep, transport)
 	if err != nil {
-		return nil, err
+		return nil, renameAddr(err, transport, a)
 	}
 	return f.tls.wrap(ctx, env, a, conn)
 }

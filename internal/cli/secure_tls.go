@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -70,7 +71,7 @@ func (f *tlsListenFlags) listen(ctx context.Context, env *Env, ep *endpoint.Conf
 	}
 	ln, err := ep.Listen(ctx, tcpOf(a))
 	if err != nil {
-		return nil, err
+		return nil, renameAddr(err, tcpOf(a), a)
 	}
 	f.cfg = cfg
 	return ln, nil
@@ -140,6 +141,23 @@ func tcpOf(a addr.Addr) addr.Addr {
 	}
 	return a
 }
+
+// renameAddr makes an error about the TCP address under a TLS address name
+// the address the user gave, keeping the error chain for errors.Is.
+func renameAddr(err error, transport, a addr.Addr) error {
+	if err == nil || transport == a {
+		return err
+	}
+	return &renamedError{msg: strings.Replace(err.Error(), transport.String(), a.String(), 1), err: err}
+}
+
+type renamedError struct {
+	msg string
+	err error
+}
+
+func (e *renamedError) Error() string { return e.msg }
+func (e *renamedError) Unwrap() error { return e.err }
 
 // tlsDialFlags are the TLS options of dialers. In relay, where the listener
 // has its own --tls-cert, --tls-key, --tls-alpn and --tls-min-version, the

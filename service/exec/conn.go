@@ -137,7 +137,11 @@ func (c *Conn) reap() {
 			status = ee.ProcessState.String()
 		}
 	}
-	c.logger.Info("exec exited", "pid", c.cmd.Process.Pid, "status", status, "remote", addrString(c.peer))
+	attrs := []any{"pid", c.cmd.Process.Pid, "status", status}
+	if c.peer != nil {
+		attrs = append(attrs, "remote", c.peer.String())
+	}
+	c.logger.Info("exec exited", attrs...)
 }
 
 func addrString(a net.Addr) string {
