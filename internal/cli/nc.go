@@ -247,8 +247,12 @@ func (o *ncOptions) plan(cmd *cobra.Command, env *Env, args []string) (*ncat.Con
 	if o.chat {
 		o.broker = true
 	}
+	if o.broker && !o.listen {
+		opt := map[bool]string{true: "--chat", false: "--broker"}[o.chat]
+		return nil, nothing, ncat.Usagef("Invalid option combination: `%s' with connect.", opt)
+	}
 	if o.broker {
-		o.listen, o.keepOpen = true, true
+		o.keepOpen = true
 	}
 	cfg := &ncat.Config{
 		Listen:         o.listen,

@@ -14,7 +14,6 @@ import (
 	"sockit/endpoint/via"
 	"sockit/internal/ncat"
 	"sockit/middleware"
-	"sockit/server"
 	"sockit/service/exec"
 	"sockit/service/proxyserver"
 	"sockit/tlsconf"
@@ -37,7 +36,7 @@ func (o *ncOptions) secure(cmd *cobra.Command, env *Env, cfg *ncat.Config) error
 			if err != nil {
 				return ncat.Usagef("%v.", err)
 			}
-			cfg.Middleware = append(cfg.Middleware, ncDenyNotice(cfg), middleware.Allow(list))
+			cfg.Middleware = append(cfg.Middleware, middleware.Allow(list))
 		}
 		if o.ssl.on {
 			tcfg, err := o.serverTLS(env, cfg)
@@ -109,26 +108,6 @@ func (o *ncOptions) services(env *Env, cfg *ncat.Config) error {
 		cfg.Handler = h
 	}
 	return nil
-}
-
-// ncDenyNotice prints ncat's line for a connection the access rules refuse,
-// after the rules ran.
-func ncDenyNotice(cfg *ncat.Config) server.Middleware {
-	return func(next server.Handler) server.Handler {
-		return server.HandlerFunc(func(ctx context.Context, conn net.Conn) error {
-			err := next.ServeConn(ctx, conn)
-			if err != nil && server.ReasonOf(err) == server.ReasonDenied || isRefused(err) {
-				if cfg.Verbose > 0 {
-					fmt.Fprintln(cfg.Stderr, "Ncat: New connection denied: not allowed")
-				}
-			}
-			return err
-		})
-	}
-}
-
-func isRefused(err error) bool {
-	return err != nil && strings.Contains(err.Error(), middleware.ErrRefused.Error())
 }
 
 // serverTLS is --ssl in listen mode: --ssl-cert and --ssl-key, or a

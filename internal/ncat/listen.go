@@ -14,6 +14,7 @@ import (
 
 	"sockit/addr"
 	"sockit/endpoint"
+	"sockit/middleware"
 	"sockit/server"
 )
 
@@ -70,12 +71,13 @@ func listen(ctx context.Context, cfg *Config) error {
 			return err
 		})
 	}
+	// ncat names the client before its access rules run.
 	mw := []server.Middleware{cfg.announce(1)}
-	mw = append(mw, cfg.Middleware...)
 	if fan == nil {
 		mw = append(mw, cfg.announce(2))
 	}
-	mw = append(mw, gate)
+	mw = append(mw, cfg.denyNotice(fan != nil))
+	mw = append(append(mw, cfg.Middleware...), gate)
 	srv := &server.Server{
 		Handler:  server.Chain(h, mw...),
 		Logger:   cfg.logger(),
@@ -180,6 +182,25 @@ func (c *Config) announce(stage int) server.Middleware {
 				c.notef(1, "Connection from %s.", ncatAddrOf(ra))
 			}
 			return next.ServeConn(ctx, conn)
+		})
+	}
+}
+
+// denyNotice is middleware printing ncat's line for a connection the access
+// rules refuse. With -k the "Connection from HOST:PORT." line of an admitted
+// client comes once it is registered (see fanout.ServeConn), so for a
+// refused one it is printed here.
+func (c *Config) denyNotice(announce bool) server.Middleware {
+	return func(next server.Handler) server.Handler {
+		return server.HandlerFunc(func(ctx context.Context, conn net.Conn) error {
+			err := next.ServeConn(ctx, conn)
+			if errors.Is(err, middleware.ErrRefused) && server.ReasonOf(err) == server.ReasonDenied {
+				if announce {
+					c.notef(1, "Connection from %s.", ncatAddrOf(conn.RemoteAddr()))
+				}
+				c.notef(1, "New connection denied: not allowed")
+			}
+			return err
 		})
 	}
 }

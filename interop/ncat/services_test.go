@@ -1,0 +1,158 @@
+package ncat
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+var reUser = regexp.MustCompile(`<user\d+>`)
+
+// dialFrom connects to address from the local IP src (127.0.0.2, say).
+func dialFrom(t *testing.T, src, address string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	c, err := d.Dial("tcp", address)
+	if err != nil {
+		t.Fatalf("dial %s from %s: %v", address, src, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// accessRun listens with access options, then connects from 127.0.0.1 and
+// from 127.0.0.2 and reports which got through.
+func accessRun(t *testing.T, p peer, args ...string) obs {
+	port := freePort(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "only2"), []byte("127.0.0.2\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "not1"), []byte("127.0.0.1\n"), 0o644)
+	pr := listenPeer(t, p, dir, append(append([]string{"-lk"}, args...), "127.0.0.1", port)...)
+	pr.send("hello\n") // to clients admitted so far: none
+	o := obs{}
+	for _, src := range []string{"127.0.0.1", "127.0.0.2"} {
+		// A refused client is closed at once; an admitted one is waited on.
+		c := dialFrom(t, src, "127.0.0.1:"+port)
+		_, end := readAll(c, 500*time.Millisecond)
+		o[src+" admitted"] = bool2(end == "timeout")
+		if end == "timeout" {
+			c.Write([]byte("from " + src + "\n"))
+			pr.waitStdout("from "+src+"\n", 5*time.Second)
+		}
+	}
+	pr.kill()
+	o["stdout"] = pr.stdout.String()
+	o["stderr"] = messages(pr.stderr.String())
+	return o
+}
+
+func TestServices(t *testing.T) {
+	runScenarios(t, []scenario{
+		{"exec-listen", []string{"-l", "-e"}, func(t *testing.T, p peer) obs {
+			port := freePort(t)
+			pr := listenPeer(t, p, t.TempDir(), "-l", "-e", "/bin/cat", "127.0.0.1", port)
+			c := dial(t, "tcp", "127.0.0.1:"+port)
+			c.Write([]byte("echoed by cat\n"))
+			got := readUntil(c, "\n", 5*time.Second)
+			c.(*net.TCPConn).CloseWrite()
+			rest, end := readAll(c, 5*time.Second)
+			got += rest
+			x := pr.exit(10 * time.Second)
+			return obs{"exit": code(x), "client got": got, "client end": end, "stdout": pr.stdout.String()}
+		}},
+		{"sh-exec-env", []string{"-l", "-c"}, func(t *testing.T, p peer) obs {
+			port := freePort(t)
+			pr := listenPeer(t, p, t.TempDir(), "-l", "-c",
+				`echo "$NCAT_REMOTE_ADDR $NCAT_REMOTE_PORT $NCAT_LOCAL_ADDR $NCAT_LOCAL_PORT $NCAT_PROTO"`, "127.0.0.1", port)
+			c := dial(t, "tcp", "127.0.0.1:"+port)
+			got, end := readAll(c, 5*time.Second)
+			want := "127.0.0.1 " + portOf(c.LocalAddr()) + " 127.0.0.1 " + port + " TCP\n"
+			x := pr.exit(10 * time.Second)
+			return obs{"exit": code(x), "env right": bool2(got == want), "client end": end}
+		}},
+		{"exec-connect", []string{"-e"}, func(t *testing.T, p peer) obs {
+			rec := newRecorder()
+			ln := server(t, "tcp", "127.0.0.1:0", func(c net.Conn) {
+				c.Write([]byte("round trip\n"))
+				got := readUntil(c, "\n", 5*time.Second)
+				rec.set(got, "", "")
+			})
+			pr := start(t, p, t.TempDir(), "-e", "/bin/cat", "127.0.0.1", portOf(ln.Addr()))
+			got, _, _ := rec.wait(t)
+			x := pr.exit(10 * time.Second)
+			return obs{"exit": code(x), "server got": got}
+		}},
+		{"broker", []string{"--broker"}, func(t *testing.T, p peer) obs {
+			port := freePort(t)
+			pr := listenPeer(t, p, t.TempDir(), "-l", "--broker", "127.0.0.1", port)
+			a := dial(t, "tcp", "127.0.0.1:"+port)
+			b := dial(t, "tcp", "127.0.0.1:"+port)
+			c := dial(t, "tcp", "127.0.0.1:"+port)
+			waitConns(t, pr, 3)
+			c.Write([]byte("c1\n"))
+			ga := readUntil(a, "c1\n", 5*time.Second)
+			gb := readUntil(b, "c1\n", 5*time.Second)
+			a.Write([]byte("a1\n"))
+			gb += readUntil(b, "a1\n", 5*time.Second)
+			gc := readUntil(c, "a1\n", 5*time.Second)
+			rest, _ := readAll(a, 300*time.Millisecond) // a never gets its own
+			pr.kill()
+			return obs{"a got": ga + rest, "b got": gb, "c got": gc, "stdout": pr.stdout.String()}
+		}},
+		{"chat", []string{"--chat"}, func(t *testing.T, p peer) obs {
+			port := freePort(t)
+			pr := listenPeer(t, p, t.TempDir(), "-l", "--chat", "127.0.0.1", port)
+			a := dial(t, "tcp", "127.0.0.1:"+port)
+			ga := readUntil(a, "\n", 5*time.Second)
+			b := dial(t, "tcp", "127.0.0.1:"+port)
+			gb := readUntil(b, "already connected", 5*time.Second)
+			gb += readUntil(b, "\n", 5*time.Second)
+			ga += readUntil(a, "connected as", 5*time.Second)
+			ga += readUntil(a, "\n", 5*time.Second)
+			a.Write([]byte("hi\x01\n"))
+			gb2 := readUntil(b, "\n", 5*time.Second)
+			a.Close()
+			gb3 := readUntil(b, "disconnected.\n", 5*time.Second)
+			pr.kill()
+			n := func(s string) string { return reUser.ReplaceAllString(s, "<user#>") }
+			return obs{"a joins": n(ga), "b joins": n(gb), "b gets": n(gb2), "b sees a leave": n(gb3)}
+		}},
+		{"allow", []string{"--allow"}, func(t *testing.T, p peer) obs { return accessRun(t, p, "--allow", "127.0.0.2") }},
+		{"deny", []string{"--deny"}, func(t *testing.T, p peer) obs { return accessRun(t, p, "--deny", "127.0.0.1") }},
+		{"allowfile", []string{"--allowfile"}, func(t *testing.T, p peer) obs { return accessRun(t, p, "--allowfile", "only2") }},
+		{"denyfile", []string{"--denyfile"}, func(t *testing.T, p peer) obs { return accessRun(t, p, "--denyfile", "not1") }},
+	})
+}
+
+func TestCommandLine(t *testing.T) {
+	exitOnly := func(args ...string) func(t *testing.T, p peer) obs {
+		return func(t *testing.T, p peer) obs {
+			pr := start(t, p, t.TempDir(), args...)
+			pr.closeStdin()
+			x := pr.exit(10 * time.Second)
+			return obs{"exit": code(x), "stdout empty": bool2(pr.stdout.String() == "")}
+		}
+	}
+	runScenarios(t, []scenario{
+		{"version", []string{"--version"}, func(t *testing.T, p peer) obs {
+			pr := start(t, p, t.TempDir(), "--version")
+			x := pr.exit(10 * time.Second)
+			return obs{"exit": code(x), "version line": bool2(strings.HasPrefix(pr.stderr.String(), "Ncat: Version 7.9"))}
+		}},
+		{"help", []string{"-h"}, func(t *testing.T, p peer) obs {
+			pr := start(t, p, t.TempDir(), "-h")
+			x := pr.exit(10 * time.Second)
+			out := pr.stdout.String()
+			return obs{"exit": code(x), "usage": bool2(strings.Contains(out, "Usage: ncat [options] [hostname] [port]") && strings.Contains(out, "--ssl-alpn"))}
+		}},
+		{"unknown-option", nil, exitOnly("--bogus", "127.0.0.1", "1")},
+		{"bad-time", []string{"-w"}, exitOnly("-w", "abc", "127.0.0.1", "1")},
+		{"lua-exec", []string{"--lua-exec"}, exitOnly("--lua-exec", "x.lua", "127.0.0.1", "1")},
+		{"no-host", nil, exitOnly()},
+		{"chat-connect", []string{"--chat"}, exitOnly("--chat", "127.0.0.1", "1")},
+	})
+}
