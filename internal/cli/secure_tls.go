@@ -87,6 +87,7 @@ func (f *tlsListenFlags) certificates(ctx context.Context, env *Env, a addr.Addr
 		}
 		env.Logger.Info("generated a temporary self-signed ECDSA certificate; use --tls-cert and --tls-key for a permanent one")
 		env.Logger.Info("SHA-256 fingerprint: " + tlsconf.Fingerprint(cert.Certificate[0]))
+		watchReload(ctx, env, nil)
 		return tlsconf.Static{Cert: cert}, nil
 	}
 	r, err := tlsconf.NewReloader(f.certFile, f.keyFile)
@@ -98,7 +99,8 @@ func (f *tlsListenFlags) certificates(ctx context.Context, env *Env, a addr.Addr
 }
 
 // watchReload reloads r's files on every SIGHUP until ctx ends. A failed
-// reload keeps the certificate in use.
+// reload keeps the certificate in use. With no files (r nil, a self-signed
+// certificate) SIGHUP is logged and ignored rather than ending the server.
 func watchReload(ctx context.Context, env *Env, r *tlsconf.Reloader) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -109,6 +111,10 @@ func watchReload(ctx context.Context, env *Env, r *tlsconf.Reloader) {
 			case <-ctx.Done():
 				return
 			case <-hup:
+				if r == nil {
+					env.Logger.Info("SIGHUP: nothing to reload (self-signed certificate)")
+					continue
+				}
 				if err := r.Reload(); err != nil {
 					env.Logger.Error("SIGHUP: keeping the old certificate", "err", err)
 					continue
@@ -170,6 +176,7 @@ type tlsDialFlags struct {
 	certFile   string
 	keyFile    string
 	minVersion string
+	grace      *pflag.Flag // relay's --grace, for exec: targets; nil elsewhere
 
 	once sync.Once
 	cfg  *tls.Config
@@ -180,6 +187,7 @@ func (f *tlsDialFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.trust, "tls-trust", nil, "tls:// target: also trust the CA or self-signed certificates in this PEM file (repeatable)")
 	fs.BoolVar(&f.insecure, "insecure", false, "tls:// target: do not verify the server's certificate (warns)")
 	fs.StringVar(&f.serverName, "tls-server-name", "", "tls:// target: name sent as SNI and verified (default: the host dialed)")
+	f.grace = fs.Lookup("grace")
 	p := ""
 	if fs.Lookup("tls-cert") != nil {
 		p = "to-" // relay: the listener has the plain names
@@ -270,14 +278,19 @@ func (f *tlsDialFlags) wrap(ctx context.Context, env *Env, a addr.Addr, conn net
 func isCommand(a addr.Addr) bool { return a.Scheme == addr.Exec || a.Scheme == addr.Shell }
 
 // dialCommand starts the program a names. Within a served connection (see
-// execsvc.AttachPeer) the child's environment names the client.
+// execsvc.AttachPeer) the child's environment names the client; in relay, a
+// child still running --grace after its input closed is killed.
 func (f *tlsDialFlags) dialCommand(ctx context.Context, env *Env, a addr.Addr) (net.Conn, error) {
 	cmd, err := execsvc.FromAddr(a)
 	if err != nil {
 		return nil, usagef("%w", err)
 	}
-	d := execsvc.Dialer{Command: cmd, Config: execsvc.Config{Stderr: env.Stderr, Logger: env.Logger}}
-	return d.DialContext(ctx)
+	cfg := execsvc.Config{Stderr: env.Stderr, Logger: env.Logger}
+	if f.grace != nil {
+		// relay registers its listener's --grace before the dial flags.
+		cfg.Grace, _ = time.ParseDuration(f.grace.Value.String())
+	}
+	return execsvc.Dialer{Command: cmd, Config: cfg}.DialContext(ctx)
 }
 
 // execServiceFlags serve each connection with a program.

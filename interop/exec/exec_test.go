@@ -199,8 +199,17 @@ func TestServeExecWithNcatClient(t *testing.T) {
 // A child that ignores its input closing is killed --grace later, the
 // connection ends, and both are logged.
 func TestChildIgnoringInputIsKilledAfterGrace(t *testing.T) {
+	t.Run("serve", func(t *testing.T) {
+		testGraceKill(t, "serve", "127.0.0.1:0", "--sh-exec", "echo ready; exec sleep 60", "--grace", "300ms")
+	})
+	t.Run("relay", func(t *testing.T) {
+		testGraceKill(t, "relay", "127.0.0.1:0", "sh:echo ready; exec sleep 60", "--grace", "300ms")
+	})
+}
+
+func testGraceKill(t *testing.T, args ...string) {
 	ctx := testutil.Context(t, 30*time.Second)
-	srv, address := sockit(t, "serve", "127.0.0.1:0", "--sh-exec", "echo ready; exec sleep 60", "--grace", "300ms")
+	srv, address := sockit(t, args...)
 	start := time.Now()
 	out, err := roundTrip(ctx, "tcp", address, "input nobody reads\n")
 	if err != nil {
