@@ -359,3 +359,43 @@ func tcpPair(t *testing.T) (client, server net.Conn) {
 	}
 	return client, server
 }
+
+// A client that connects and never speaks is dropped after the handshake
+// timeout, with the protocol-error reason; the handler never runs.
+func TestHandshakeTimeout(t *testing.T) {
+	ctx := testutil.Context(t, 20*time.Second)
+	cert, err := tlsconf.SelfSigned()
+	if err != nil {
+		t.Fatal(err)
+	}
+	scfg, err := tlsconf.ServerConfig(tlsconf.ServerOptions{Certificates: tlsconf.Static{Cert: cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{}, 1)
+	h := tlsconf.Handshake(scfg, 200*time.Millisecond, nil)(server.HandlerFunc(func(context.Context, net.Conn) error {
+		served <- struct{}{}
+		return nil
+	}))
+	c, s := tcpPair(t)
+	defer c.Close()
+	errc := make(chan error, 1)
+	start := time.Now()
+	go func() { errc <- h.ServeConn(ctx, s) }()
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		t.Fatal("the handshake of a silent client did not time out")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("timed out after %v, want about 200ms", d)
+	}
+	if server.ReasonOf(err) != server.ReasonProtocol || !strings.Contains(err.Error(), "tls handshake") {
+		t.Errorf("error %v, reason %q", err, server.ReasonOf(err))
+	}
+	select {
+	case <-served:
+		t.Error("the handler ran without a handshake")
+	default:
+	}
+}

@@ -224,4 +224,12 @@ func TestALPN(t *testing.T) {
 	if !strings.Contains(out, "ALPN protocol: http/1.1") {
 		t.Fatalf("no ALPN agreed; stdout:\n%s\nstderr %q", out, errOut)
 	}
+
+	// And the other way: sockit connect offers, s_server chooses.
+	backend := sServerWWW(t, p.cert, p.key, "-alpn", "sockit-test")
+	_, port, _ := net.SplitHostPort(backend)
+	out, errOut, code := runSockit(t, getRequest, "--debug", "connect", "tls://localhost:"+port, "--tls-trust", p.caFile, "--tls-alpn", "other,sockit-test")
+	if code != 0 || !wwwOK.MatchString(out) || !strings.Contains(errOut, "alpn=sockit-test") {
+		t.Fatalf("connect --tls-alpn: exit %d, stderr %q", code, errOut)
+	}
 }
