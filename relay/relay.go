@@ -63,6 +63,11 @@ func Pipe(ctx context.Context, a, b net.Conn, opt Options) (Stats, error) {
 	p.active.Store(time.Now().UnixNano())
 	stop := context.AfterFunc(ctx, func() { p.abort(ctx.Err()) })
 	defer stop()
+	if p.idle > 0 {
+		done := make(chan struct{})
+		defer close(done)
+		go p.watchdog(done)
+	}
 
 	var wg sync.WaitGroup
 	var stats Stats
@@ -71,13 +76,13 @@ func Pipe(ctx context.Context, a, b net.Conn, opt Options) (Stats, error) {
 	go func() {
 		defer wg.Done()
 		defer close(aDone)
-		n, err := p.copy(b, a, &p.aIdle, &p.bIdle)
+		n, err := p.copy(b, a, &p.aIdle, &p.bIdle, &p.aCall)
 		atomic.StoreInt64(&stats.AToB, n)
 		if err != nil {
 			p.abort(err)
 		}
 	}()
-	n, err := p.copy(a, b, &p.bIdle, &p.aIdle)
+	n, err := p.copy(a, b, &p.bIdle, &p.aIdle, &p.bCall)
 	atomic.StoreInt64(&stats.BToA, n)
 	if err != nil {
 		p.abort(err)
@@ -104,6 +109,8 @@ type pipe struct {
 	active atomic.Int64 // unix nanoseconds of the last observed progress
 	aIdle  atomic.Bool  // the a-to-b direction saw a whole idle window
 	bIdle  atomic.Bool
+	aCall  atomic.Int64 // unix nanoseconds the a-to-b io.Copy began; 0 outside it
+	bCall  atomic.Int64
 
 	mu       sync.Mutex
 	firstErr error
@@ -113,7 +120,7 @@ type pipe struct {
 
 // copy moves src to dst until src ends. It returns the bytes moved and an
 // error other than end of input.
-func (p *pipe) copy(dst, src net.Conn, selfIdle, otherIdle *atomic.Bool) (int64, error) {
+func (p *pipe) copy(dst, src net.Conn, selfIdle, otherIdle *atomic.Bool, call *atomic.Int64) (int64, error) {
 	var total int64
 	for {
 		if p.idle > 0 {
@@ -123,7 +130,9 @@ func (p *pipe) copy(dst, src net.Conn, selfIdle, otherIdle *atomic.Bool) (int64,
 		}
 		// io.Copy picks (*net.TCPConn).ReadFrom or WriteTo, which splice
 		// between sockets; a deadline interrupts it with the count so far.
+		call.Store(time.Now().UnixNano())
 		n, err := io.Copy(dst, src)
+		call.Store(0)
 		total += n
 		if n > 0 {
 			selfIdle.Store(false)
@@ -153,6 +162,38 @@ func (p *pipe) copy(dst, src net.Conn, selfIdle, otherIdle *atomic.Bool) (int64,
 			return total, nil
 		}
 		return total, err
+	}
+}
+
+// watchdog ends a pipe whose destination stopped taking bytes. The read
+// deadlines see idleness only where a copy waits to read: a copy blocked
+// writing to a peer that no longer reads never returns, so its direction
+// never looks idle. A copy call still running two idle periods after it
+// began is past its read deadline, so it is blocked in a write; when the
+// other direction is idle (or blocked the same way) too, no byte has moved
+// for an idle period and the pipe ends with ErrIdleTimeout.
+func (p *pipe) watchdog(done <-chan struct{}) {
+	t := time.NewTicker(max(p.idle/2, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		if p.isAborted() {
+			return
+		}
+		now := time.Now().UnixNano()
+		blocked := func(call *atomic.Int64) bool {
+			t := call.Load()
+			return t != 0 && now-t >= int64(2*p.idle)
+		}
+		aStuck, bStuck := blocked(&p.aCall), blocked(&p.bCall)
+		if (aStuck || bStuck) && (aStuck || p.aIdle.Load()) && (bStuck || p.bIdle.Load()) {
+			p.abort(ErrIdleTimeout)
+			return
+		}
 	}
 }
 

@@ -234,3 +234,53 @@ func TestFlagGreetingEscapes(t *testing.T) {
 		t.Fatalf("exit %d; %s", code, describe(srv))
 	}
 }
+
+// relay --idle-timeout also ends a relay whose target stopped reading: the
+// copy toward it is blocked in a write, so no byte moves either way.
+func TestRelayIdleTimeoutStuckTarget(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c // held, never read
+		}
+	}()
+	rl, address := sockit(t, "relay", "127.0.0.1:0", ln.Addr().String(), "--idle-timeout", "300ms")
+	c, err := net.DialTimeout("tcp", address, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	select {
+	case tc := <-accepted:
+		defer tc.Close()
+	case <-time.After(10 * time.Second):
+		t.Fatal("the relay never dialed the target")
+	}
+	// Write until the buffers are full and the relay is stuck writing.
+	chunk := make([]byte, 64*1024)
+	c.SetWriteDeadline(time.Now().Add(15 * time.Second))
+	begin := time.Now()
+	for {
+		if _, err := c.Write(chunk); err != nil {
+			break // the relay closed the connection
+		}
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.Copy(io.Discard, c); err != nil && !isReset(err) {
+		t.Errorf("after the idle timeout: %v", err)
+	}
+	if d := time.Since(begin); d > 10*time.Second {
+		t.Errorf("relay ended after %v", d)
+	}
+	rl.stderr.wait(t, regexp.MustCompile(`reason=idle-timeout`), 10*time.Second)
+	rl.signal(sigTERM)
+	if code := rl.exit(10 * time.Second); code != 0 {
+		t.Fatalf("exit %d; %s", code, describe(rl))
+	}
+}
