@@ -100,15 +100,16 @@ func TestSockitClientToOpenSSLServer(t *testing.T) {
 }
 
 // Mutual TLS with sockit as the server: s_client with a certificate the
-// client CA signed gets in, s_client without one does not.
+// client CA signed gets in (and the exec'd child sees who it is), s_client
+// without one does not.
 func TestMutualTLSSockitServer(t *testing.T) {
 	openssl := testutil.NeedCommand(t, "openssl")
 	p := newPKI(t)
 	srv, address := sockit(t, "serve", "tls://127.0.0.1:0", "--tls-cert", p.cert, "--tls-key", p.key,
-		"--tls-client-ca", p.clientCA, "--greeting", `welcome\n`)
+		"--tls-client-ca", p.clientCA, "--sh-exec", `echo "welcome $SOCKIT_TLS_CLIENT_CN ($SOCKIT_TLS_VERSION)"`)
 	out, errOut, _ := run(t, 20*time.Second, "", openssl, "s_client", "-connect", address, "-CAfile", p.caFile,
 		"-verify_return_error", "-cert", p.clientCert, "-key", p.clientKey, "-quiet")
-	if !strings.Contains(out, "welcome") {
+	if !strings.Contains(out, "welcome alice (TLS 1.3)") {
 		t.Fatalf("s_client with a client certificate got %q; stderr %q", out, errOut)
 	}
 	out, errOut, _ = run(t, 20*time.Second, "", openssl, "s_client", "-connect", address, "-CAfile", p.caFile, "-quiet")

@@ -6,12 +6,14 @@
 // The child's environment carries the connection's addresses under sockit's
 // names (SOCKIT_REMOTE_ADDR, SOCKIT_REMOTE_PORT, SOCKIT_LOCAL_ADDR,
 // SOCKIT_LOCAL_PORT, SOCKIT_PROTO) and ncat's (NCAT_REMOTE_ADDR, ...,
-// NCAT_PROTO), so scripts written for either work. Its exit status is
+// NCAT_PROTO), so scripts written for either work; over TLS, SOCKIT_TLS_*
+// describe the session and a verified client certificate. Its exit status is
 // logged; a child still running Grace after its standard input was closed is
 // killed, with its process group.
 package exec
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -191,4 +193,27 @@ func ncatProto(network string) string {
 		return "UDP"
 	}
 	return strings.ToUpper(network)
+}
+
+// TLSEnviron returns the variables that describe a TLS connection to its
+// child: SOCKIT_TLS_VERSION (e.g. "TLS 1.3"), SOCKIT_TLS_SERVER_NAME (the SNI
+// the client sent), SOCKIT_TLS_ALPN and, with mutual TLS, the verified
+// client certificate's SOCKIT_TLS_CLIENT_SUBJECT and SOCKIT_TLS_CLIENT_CN.
+// Empty values are left out.
+func TLSEnviron(st tls.ConnectionState) []string {
+	env := []string{"SOCKIT_TLS_VERSION=" + tls.VersionName(st.Version)}
+	if st.ServerName != "" {
+		env = append(env, "SOCKIT_TLS_SERVER_NAME="+st.ServerName)
+	}
+	if st.NegotiatedProtocol != "" {
+		env = append(env, "SOCKIT_TLS_ALPN="+st.NegotiatedProtocol)
+	}
+	if len(st.VerifiedChains) > 0 && len(st.VerifiedChains[0]) > 0 {
+		c := st.VerifiedChains[0][0]
+		env = append(env, "SOCKIT_TLS_CLIENT_SUBJECT="+c.Subject.String())
+		if c.Subject.CommonName != "" {
+			env = append(env, "SOCKIT_TLS_CLIENT_CN="+c.Subject.CommonName)
+		}
+	}
+	return env
 }

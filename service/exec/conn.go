@@ -2,6 +2,7 @@ package exec
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -66,6 +67,20 @@ type Conn struct {
 }
 
 var _ net.Conn = (*Conn)(nil)
+
+// StartFor starts cmd with cfg for conn: conn's addresses go into the
+// child's environment and, when conn is a TLS connection, its TLS version,
+// server name and verified client certificate subject (see TLSEnviron).
+func StartFor(cmd Command, cfg Config, conn net.Conn) (*Conn, error) {
+	if tc, ok := conn.(*tls.Conn); ok {
+		base := cfg.Env
+		if base == nil {
+			base = os.Environ()
+		}
+		cfg.Env = append(append([]string(nil), base...), TLSEnviron(tc.ConnectionState())...)
+	}
+	return Start(cmd, cfg, conn.LocalAddr(), conn.RemoteAddr())
+}
 
 // Start starts cmd with cfg for a connection between local and remote (either
 // may be nil), whose addresses go into the child's environment.
@@ -259,9 +274,8 @@ func (d Dialer) DialContext(ctx context.Context) (net.Conn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var local, remote net.Addr
 	if p := PeerFrom(ctx); p != nil {
-		local, remote = p.LocalAddr(), p.RemoteAddr()
+		return StartFor(d.Command, d.Config, p)
 	}
-	return Start(d.Command, d.Config, local, remote)
+	return Start(d.Command, d.Config, nil, nil)
 }

@@ -29,7 +29,7 @@ var _ server.Handler = Handler{}
 
 // ServeConn runs the child for conn and joins them.
 func (h Handler) ServeConn(ctx context.Context, conn net.Conn) error {
-	child, err := Start(h.Command, h.Config, conn.LocalAddr(), conn.RemoteAddr())
+	child, err := StartFor(h.Command, h.Config, conn)
 	if err != nil {
 		return server.WithReason(server.ReasonDialFailed, err)
 	}
