@@ -67,6 +67,11 @@ type Config struct {
 	// ReadSize is the size of each client's read buffer. Zero means
 	// DefaultReadSize.
 	ReadSize int
+	// SendBuffer, if positive, sets each client socket's kernel send
+	// buffer (SO_SNDBUF) in bytes. Small buffers save memory with many
+	// clients and let a stalled client overflow its queue sooner; zero
+	// keeps the system's autotuning.
+	SendBuffer int
 	// MaxLine is the longest chat line held back waiting for its newline.
 	// Zero means DefaultMaxLine.
 	MaxLine int
@@ -135,6 +140,9 @@ func (h *Hub) Clients() int {
 // ctx ends. It returns nil when the client closed, and otherwise an error
 // carrying a server.ClosedReason (ReasonSlowConsumer for a dropped client).
 func (h *Hub) ServeConn(ctx context.Context, conn net.Conn) error {
+	if h.cfg.SendBuffer > 0 {
+		setSendBuffer(conn, h.cfg.SendBuffer)
+	}
 	c := newClient(conn, h.cfg.ClientQueue)
 	if !h.join(c) {
 		return server.WithReason(server.ReasonServerShutdown, ErrHubClosed)
@@ -153,6 +161,22 @@ func (h *Hub) ServeConn(ctx context.Context, conn net.Conn) error {
 	c.drop(server.ReasonOf(err), err)
 	<-writerDone
 	return h.result(c)
+}
+
+// setSendBuffer sets conn's SO_SNDBUF, looking through wrappers (TLS) that
+// expose the connection beneath.
+func setSendBuffer(conn net.Conn, n int) {
+	for range 4 {
+		if sb, ok := conn.(interface{ SetWriteBuffer(int) error }); ok {
+			sb.SetWriteBuffer(n)
+			return
+		}
+		nc, ok := conn.(interface{ NetConn() net.Conn })
+		if !ok {
+			return
+		}
+		conn = nc.NetConn()
+	}
 }
 
 // result turns how a client ended into ServeConn's error, and counts it.

@@ -22,6 +22,7 @@ type brokerOptions struct {
 	listen         listenFlags
 	chat           bool
 	clientQueue    int
+	clientSndbuf   int
 	cluster        string
 	clusterListen  string
 	clusterSubject string
@@ -64,6 +65,7 @@ at. --metrics serves Prometheus metrics over HTTP.`,
 	fs := cmd.Flags()
 	fs.BoolVar(&o.chat, "chat", false, "ncat's chat mode: <userN> prefixes, join and leave notices")
 	fs.IntVar(&o.clientQueue, "client-queue", broker.DefaultClientQueue, "messages queued per client before it is dropped as a slow consumer")
+	fs.IntVar(&o.clientSndbuf, "client-sndbuf", 0, "kernel send buffer per client in bytes (0: the system's autotuning)")
 	fs.StringVar(&o.cluster, "cluster", "", "join the clients of other instances through NATS: nats://HOST:4222[,...]")
 	fs.StringVar(&o.clusterListen, "cluster-listen", "", "start an embedded NATS server on HOST:PORT and join through it")
 	fs.StringVar(&o.clusterSubject, "cluster-subject", cluster.DefaultSubject, "the NATS subject the instances share")
@@ -75,6 +77,9 @@ at. --metrics serves Prometheus metrics over HTTP.`,
 func runBroker(ctx context.Context, env *Env, o *brokerOptions, arg string) error {
 	if o.clientQueue < 1 {
 		return usagef("--client-queue: want at least 1, got %d", o.clientQueue)
+	}
+	if o.clientSndbuf < 0 {
+		return usagef("--client-sndbuf: want 0 or more bytes, got %d", o.clientSndbuf)
 	}
 	if o.cluster != "" && o.clusterListen != "" {
 		return usagef("--cluster and --cluster-listen cannot be combined: the embedded NATS server does not join other servers")
@@ -109,7 +114,7 @@ func runBroker(ctx context.Context, env *Env, o *brokerOptions, arg string) erro
 		sink = b
 	}
 
-	cfg := broker.Config{Chat: o.chat, ClientQueue: o.clientQueue, Metrics: sink, Logger: env.Logger}
+	cfg := broker.Config{Chat: o.chat, ClientQueue: o.clientQueue, SendBuffer: o.clientSndbuf, Metrics: sink, Logger: env.Logger}
 	var link *cluster.Link
 	if o.clusterListen != "" {
 		ns, err := cluster.Listen(o.clusterListen, env.Logger)
