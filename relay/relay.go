@@ -21,6 +21,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -141,7 +142,9 @@ func (p *pipe) copy(dst, src net.Conn, selfIdle, otherIdle *atomic.Bool, call *a
 		if err == nil {
 			selfIdle.Store(true) // a finished direction is idle for good
 			if cw, ok := dst.(closeWriter); ok {
-				if err := cw.CloseWrite(); err != nil && !p.isAborted() && !errors.Is(err, net.ErrClosed) {
+				// ENOTCONN: the peer is gone already (it reset the
+				// connection); the other direction reports how it ended.
+				if err := cw.CloseWrite(); err != nil && !p.isAborted() && !errors.Is(err, net.ErrClosed) && !errors.Is(err, syscall.ENOTCONN) {
 					return total, err
 				}
 			}

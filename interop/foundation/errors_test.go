@@ -223,3 +223,29 @@ func TestConnectTimeout(t *testing.T) {
 		t.Errorf("gave up after %v", d)
 	}
 }
+
+// A server that closes a client at once (--max-conns full) ends sockit
+// connect with exit 0 (closed) or one line naming the reset, never a
+// half-close error about a connection that is already gone.
+func TestConnectToFullServer(t *testing.T) {
+	srv, address := sockit(t, "serve", "127.0.0.1:0", "--echo", "--max-conns", "1")
+	hold, r := dialEcho(t, address)
+	defer hold.Close()
+	echo(t, hold, r, "holding the only slot\n")
+	for range 10 {
+		_, errOut, code := runSockit(t, 10*time.Second, strings.NewReader("hi\n"), "connect", address)
+		switch {
+		case code == 0:
+		case code == 1 && strings.Contains(errOut, "reset"):
+			oneLine(t, errOut, address, "reset")
+		default:
+			t.Errorf("connect to a full server: exit %d, stderr %q", code, errOut)
+		}
+	}
+	srv.stderr.wait(t, regexp.MustCompile(`reason=max-conns`), 10*time.Second)
+	hold.Close()
+	srv.signal(sigTERM)
+	if code := srv.exit(10 * time.Second); code != 0 {
+		t.Fatalf("exit %d; %s", code, describe(srv))
+	}
+}
