@@ -24,10 +24,11 @@ type listenFlags struct {
 }
 
 func (f *listenFlags) register(fs *pflag.FlagSet) {
-	fs.IntVar(&f.backlog, "backlog", 0, "listen queue length (0: the system's maximum)")
-	fs.IntVar(&f.maxConns, "max-conns", 0, "serve at most N connections at once; refuse more (0: no limit)")
-	fs.DurationVar(&f.idleTimeout, "idle-timeout", 0, "close a connection idle this long (0: never; datagram sessions: 60s)")
-	fs.DurationVar(&f.grace, "grace", 5*time.Second, "on SIGINT/SIGTERM, let connections finish for this long")
+	f.grace = 5 * time.Second
+	fs.Var(countFlag{&f.backlog}, "backlog", "listen queue length (0: the system's maximum)")
+	fs.Var(countFlag{&f.maxConns}, "max-conns", "serve at most N connections at once; refuse more (0: no limit)")
+	fs.Var(durationFlag{&f.idleTimeout}, "idle-timeout", "close a connection idle this long (0: never; datagram sessions: 60s)")
+	fs.Var(durationFlag{&f.grace}, "grace", "on SIGINT/SIGTERM, let connections finish for this long")
 	f.secure.register(fs)
 }
 
@@ -38,7 +39,8 @@ type dialFlags struct {
 }
 
 func (f *dialFlags) register(fs *pflag.FlagSet) {
-	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "give up connecting after this long (0: never)")
+	f.timeout = 10 * time.Second
+	fs.Var(durationFlag{&f.timeout}, "timeout", "give up connecting after this long (0: never)")
 	f.secure.register(fs)
 }
 

@@ -114,6 +114,11 @@ func TestErrorBadAddress(t *testing.T) {
 		{[]string{"serve", "--greeting", `\xZZ`}, 2, []string{"--greeting"}},
 		{[]string{"serve", "--echo", "--discard"}, 2, []string{"--echo", "--discard"}},
 		{[]string{"serve", "a", "b"}, 2, []string{"accepts at most 1 arg"}},
+		{[]string{"serve", "--max-conns", "-1"}, 2, []string{"--max-conns", "must not be negative"}},
+		{[]string{"serve", "--backlog=-5"}, 2, []string{"--backlog", "must not be negative"}},
+		{[]string{"relay", "--idle-timeout", "-1s", ":0", ":1"}, 2, []string{"--idle-timeout", "must not be negative"}},
+		{[]string{"serve", "--grace=-1s"}, 2, []string{"--grace", "must not be negative"}},
+		{[]string{"connect", "--timeout=-2s"}, 2, []string{"--timeout", "must not be negative"}},
 	} {
 		_, errOut, code := runSockit(t, 10*time.Second, nil, tc.args...)
 		if code != tc.code {
