@@ -16,7 +16,6 @@ package relay
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"os"
 	"sync"
@@ -129,10 +128,11 @@ func (p *pipe) copy(dst, src net.Conn, selfIdle, otherIdle *atomic.Bool, call *a
 				return total, err
 			}
 		}
-		// io.Copy picks (*net.TCPConn).ReadFrom or WriteTo, which splice
-		// between sockets; a deadline interrupts it with the count so far.
+		// copyStream splices between sockets without holding a pipe while
+		// idle (splice_linux.go); a deadline interrupts it with the count
+		// so far.
 		call.Store(time.Now().UnixNano())
-		n, err := io.Copy(dst, src)
+		n, err := copyStream(dst, src)
 		call.Store(0)
 		total += n
 		if n > 0 {
