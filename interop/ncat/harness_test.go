@@ -115,6 +115,10 @@ func start(t *testing.T, p peer, dir string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(p.bin, args...)
 	cmd.Dir = dir
+	// Its own process group, so that killing it also ends the children an
+	// --exec started, and a bound on waiting for their copies of its pipes.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = 2 * time.Second
 	pr := &proc{t: t, cmd: cmd, stdout: &syncBuf{}, stderr: &syncBuf{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = pr.stdout, pr.stderr
 	in, err := cmd.StdinPipe()
@@ -134,12 +138,7 @@ func start(t *testing.T, p peer, dir string, args ...string) *proc {
 		close(pr.done)
 	}()
 	t.Cleanup(func() {
-		select {
-		case <-pr.done:
-		default:
-			cmd.Process.Kill()
-			<-pr.done
-		}
+		pr.kill()
 	})
 	return pr
 }
@@ -159,15 +158,14 @@ func (p *proc) exit(d time.Duration) int {
 	case <-p.done:
 		return p.code
 	case <-time.After(d):
-		p.cmd.Process.Kill()
-		<-p.done
+		p.kill()
 		return -1
 	}
 }
 
 // kill ends the process (listeners with -k never end by themselves).
 func (p *proc) kill() {
-	p.cmd.Process.Kill()
+	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL) // the group this test started
 	<-p.done
 }
 

@@ -161,3 +161,46 @@ func testutilWaitFile(t *testing.T, path string) {
 		return err == nil
 	})
 }
+
+// UDP listeners serving several peers: ncat does so only with --exec (each
+// peer its own child); sockit also with the standard streams (-ulk), which
+// ncat refuses (docs/ncat.md).
+func TestUDPSeveralPeers(t *testing.T) {
+	runScenarios(t, []scenario{
+		{"exec", []string{"-u", "-l", "-k", "-e"}, func(t *testing.T, p peer) obs {
+			port := freePort(t)
+			pr := listenPeer(t, p, t.TempDir(), "-ulk", "-e", "/bin/cat", "127.0.0.1", port)
+			o := obs{}
+			for _, name := range []string{"a", "b"} {
+				c := dial(t, "udp", "127.0.0.1:"+port)
+				c.Write([]byte("from " + name + "\n"))
+				o[name+" got"] = readUntil(c, "\n", 5*time.Second)
+			}
+			pr.kill()
+			return o
+		}},
+		{"stdio", []string{"-u", "-l", "-k"}, func(t *testing.T, p peer) obs {
+			port := freePort(t)
+			pr := start(t, p, t.TempDir(), "-v", "-ulk", "127.0.0.1", port)
+			if p.name == "ncat" {
+				return obs{"exit": code(pr.exit(10 * time.Second))}
+			}
+			pr.waitStderr(reListening, 10*time.Second)
+			a := dial(t, "udp", "127.0.0.1:"+port)
+			b := dial(t, "udp", "127.0.0.1:"+port)
+			a.Write([]byte("from a\n"))
+			b.Write([]byte("from b\n"))
+			pr.waitStdout("from a\n", 5*time.Second)
+			pr.waitStdout("from b\n", 5*time.Second)
+			waitConns(t, pr, 2)
+			pr.send("to both\n")
+			ga := readUntil(a, "\n", 5*time.Second)
+			gb := readUntil(b, "\n", 5*time.Second)
+			pr.kill()
+			if ga != "to both\n" || gb != "to both\n" {
+				t.Errorf("sockit -ulk: peers got %q and %q, want the stdin line each", ga, gb)
+			}
+			return obs{"exit": "2"} // what ncat answers; sockit serves instead
+		}},
+	})
+}
