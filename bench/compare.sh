@@ -26,14 +26,15 @@ RELAY_SIZE=${RELAY_SIZE:-2GiB}
 SLOW_RELAY_SIZE=${SLOW_RELAY_SIZE:-512MiB}
 IDLE_N=${IDLE_N:-15000}       # idle echo connections
 IDLE_RELAY_N=${IDLE_RELAY_N:-3000} # idle relayed connections (each relay holds 2+ fds per connection)
+IDLE_SPLICE_N=${IDLE_SPLICE_N:-6000} # idle connections to the naive echo: io.Copy holds a pipe (3 fds each)
 CONCS=${CONCS:-"1 4 16 64 256"}
 ONLY=${ONLY:-all}
 if [ "$QUICK" = 1 ]; then
-  RUNS=1 DUR=1s SLOW_DUR=1s RELAY_SIZE=512MiB SLOW_RELAY_SIZE=128MiB IDLE_N=3000 IDLE_RELAY_N=1000 CONCS="1 64"
+  RUNS=1 DUR=1s SLOW_DUR=1s RELAY_SIZE=512MiB SLOW_RELAY_SIZE=128MiB IDLE_N=3000 IDLE_RELAY_N=1000 IDLE_SPLICE_N=2000 CONCS="1 64"
 fi
 OUT=${OUT:-$root/bench/results}
 mkdir -p "$OUT/raw"
-rm -f "$OUT"/raw/*.json
+if [ "$ONLY" = all ]; then rm -f "$OUT"/raw/*.json; else rm -f "$OUT"/raw/"${ONLY}"_*.json; fi
 
 log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
@@ -63,6 +64,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 log "building into $work"
 if [ -n "${SOCKIT:-}" ]; then
   cp "$SOCKIT" "$work/sockit" # a binary built elsewhere (SOCKIT=path)
@@ -203,24 +205,29 @@ idle() {
     >"$work/idle.json" 2>"$work/idle.err" &
   local cpid=$!
   pids+=($cpid)
-  for i in $(seq 600); do
-    grep -q holding "$work/idle.err" && [ "$(established "$p")" -ge "$n" ] && break
+  for i in $(seq 1200); do
+    grep -q holding "$work/idle.err" && break
     kill -0 $cpid 2>/dev/null || break
     sleep 0.1
   done
+  for i in $(seq 20); do # until the server has them all, or 10 s
+    [ "$(established "$p")" -ge "$n" ] && break
+    sleep 0.5
+  done
   sleep 2 # let the server settle after the last accept
+  local est; est=$(established "$p")
   after=$(rss "$pid")
   wait $cpid || true
-  printf '{"server":"%s","connections":%d,"rss_before_kib":%d,"rss_after_kib":%d,"bench":%s}\n' \
-    "$name" "$n" "$before" "$after" "$(cat "$work/idle.json" || echo null)" >"$OUT/raw/idle_${name}.json"
-  log "idle $name: $n connections, RSS $before -> $after KiB ($(( (after - before) * 1024 / n )) B/conn)"
+  printf '{"server":"%s","connections":%d,"established":%d,"rss_before_kib":%d,"rss_after_kib":%d,"bench":%s}\n' \
+    "$name" "$n" "$est" "$before" "$after" "$(cat "$work/idle.json" || echo null)" >"$OUT/raw/idle_${name}.json"
+  log "idle $name: $est of $n connections established, RSS $before -> $after KiB ($(( (after - before) * 1024 / (est > 0 ? est : 1) )) B/conn)"
 }
 if [ "$ONLY" = all ] || [ "$ONLY" = idle ]; then
   newport; e=$P; start idle_echo_backend "$work/naive" -mode echo -listen "127.0.0.1:$e"; waitport "$e"
   newport; p=$P; start idle_sockit_echo "$S" serve "127.0.0.1:$p" --echo; waitport "$p"
   idle sockit-echo "$p" "$pid_idle_sockit_echo" "$IDLE_N"; kill "$pid_idle_sockit_echo"
   newport; p=$P; start idle_naive_echo "$work/naive" -mode echo -listen "127.0.0.1:$p"; waitport "$p"
-  idle naive-echo "$p" "$pid_idle_naive_echo" "$IDLE_N"; kill "$pid_idle_naive_echo"
+  idle naive-echo "$p" "$pid_idle_naive_echo" "$IDLE_SPLICE_N"; kill "$pid_idle_naive_echo"
   newport; p=$P; start idle_sockit_relay "$S" relay "127.0.0.1:$p" "127.0.0.1:$e"; waitport "$p"
   idle sockit-relay "$p" "$pid_idle_sockit_relay" "$IDLE_RELAY_N"; kill "$pid_idle_sockit_relay"
   newport; p=$P; conf nginx-relay.conf "$work/ni" "$p" "127.0.0.1:$e"
@@ -234,11 +241,12 @@ fi
 # --- report ------------------------------------------------------------------
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "sockit: $("$S" version)"
+  echo "sockit: $("$S" version), tree $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
+  echo "load average (1, 5, 15 min): $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
   echo "cpu: $(nproc) x $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)"
   echo "kernel: $(uname -r)"
   echo "memory: $(awk '/MemTotal/{print $2 " kB"}' /proc/meminfo)"
   echo "peers: $(nginx -v 2>&1 | sed 's/.*: //'), $(haproxy -v | head -1 | awk '{print "haproxy " $3}'), $(socat -V | awk '/socat version/{print "socat " $3}'), $(ncat --version 2>&1 | awk '{print "ncat " $3; exit}'), $(python3 --version)"
   echo "runs: $RUNS; greeting $DUR per load ($SLOW_DUR forking servers); relay $RELAY_SIZE per stream ($SLOW_RELAY_SIZE socat, ncat)"
 } >"$OUT/machine.txt"
-"$work/report" -in "$OUT/raw" -out "$OUT" -machine "$OUT/machine.txt"
+"$work/report" -in "$OUT/raw" -out "$OUT" -machine "$OUT/machine.txt" | tee "$OUT/table.md"
