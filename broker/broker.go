@@ -158,8 +158,13 @@ func (h *Hub) ServeConn(ctx context.Context, conn net.Conn) error {
 
 	err := h.readLoop(c)
 	h.leave(c)
-	c.drop(server.ReasonOf(err), err)
+	if err == nil {
+		c.finish() // the client closed: write out what it was sent before
+	} else {
+		c.drop(server.ReasonOf(err), err)
+	}
 	<-writerDone
+	c.drop(server.ReasonClientClosed, nil)
 	return h.result(c)
 }
 

@@ -26,7 +26,8 @@ type client struct {
 	spare  []*message
 	limit  int
 	notify chan struct{} // one pending wake-up for the writer
-	done   chan struct{} // closed by drop
+	drain  chan struct{} // closed by finish: write what is queued, then stop
+	done   chan struct{} // closed by drop: stop now
 	reason server.ClosedReason
 	cause  error
 	gone   bool
@@ -37,6 +38,7 @@ func newClient(conn net.Conn, limit int) *client {
 		conn:   conn,
 		limit:  limit,
 		notify: make(chan struct{}, 1),
+		drain:  make(chan struct{}),
 		done:   make(chan struct{}),
 	}
 }
@@ -78,6 +80,18 @@ func (c *client) drop(reason server.ClosedReason, cause error) {
 	c.conn.SetDeadline(time.Now())
 }
 
+// drainTimeout bounds how long a leaving client's queue is written out.
+const drainTimeout = 2 * time.Second
+
+// finish tells c's writer to write out what is queued and stop: the client
+// closed its side, and what was sent to it before must still reach it, as
+// ncat, which writes synchronously, delivers it. The caller has removed c
+// from the hub, so nothing more is queued.
+func (c *client) finish() {
+	close(c.drain)
+	c.conn.SetWriteDeadline(time.Now().Add(drainTimeout))
+}
+
 // dropped returns why c ended; reason is empty while it has not.
 func (c *client) dropped() (server.ClosedReason, error) {
 	c.mu.Lock()
@@ -90,10 +104,13 @@ func (c *client) dropped() (server.ClosedReason, error) {
 func (c *client) writeLoop(m metrics.Broker) {
 	var bufs net.Buffers
 	for {
+		last := false
 		select {
 		case <-c.done:
 			return
 		case <-c.notify:
+		case <-c.drain:
+			last = true
 		}
 		for {
 			c.mu.Lock()
@@ -106,7 +123,13 @@ func (c *client) writeLoop(m metrics.Broker) {
 			}
 			gone := c.gone
 			c.mu.Unlock()
-			if gone || len(batch) == 0 {
+			if gone {
+				return
+			}
+			if len(batch) == 0 {
+				if last {
+					return
+				}
 				break
 			}
 			bufs = bufs[:0]
