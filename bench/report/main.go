@@ -271,7 +271,7 @@ func writeTables(w io.Writer, sum *Summary) {
 	ms := sum.Medians
 	if cs := concs(ms, "greet"); len(cs) > 0 {
 		ss := servers(ms, "greet")
-		fmt.Fprintln(w, "Greeting, connections/s (median); (x) is sockit ÷ this server, >= 1 means sockit is faster")
+		fmt.Fprintln(w, "**"+"Greeting, connections/s (median); (x) is sockit ÷ this server, >= 1 means sockit is faster"+"**")
 		fmt.Fprintln(w)
 		header(w, "clients", ss)
 		for _, c := range cs {
@@ -295,7 +295,7 @@ func writeTables(w io.Writer, sum *Summary) {
 		if !slices.Contains(cs, c) {
 			c = cs[len(cs)-1]
 		}
-		fmt.Fprintf(w, "Greeting latency at %d clients, connect to close (median of runs)\n\n", c)
+		fmt.Fprintf(w, "**Greeting latency at %d clients, connect to close (median of runs)**\n\n", c)
 		fmt.Fprintln(w, "| server | p50 | p90 | p99 | p99.9 | errors |")
 		fmt.Fprintln(w, "|---|---|---|---|---|---|")
 		for _, s := range ss {
@@ -306,7 +306,7 @@ func writeTables(w io.Writer, sum *Summary) {
 		fmt.Fprintln(w)
 	}
 	if ss := servers(ms, "relay"); len(ss) > 0 {
-		fmt.Fprintln(w, "Relay, 1 stream to an echo server and back, every byte checked, half-close passed on (median)")
+		fmt.Fprintln(w, "**"+"Relay, 1 stream to an echo server and back, every byte checked, half-close passed on (median)"+"**")
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "| relay | Gbit/s one way | sockit ÷ this | errors |")
 		fmt.Fprintln(w, "|---|---|---|---|")
@@ -325,7 +325,7 @@ func writeTables(w io.Writer, sum *Summary) {
 		fmt.Fprintln(w)
 	}
 	if len(sum.Idle) > 0 {
-		fmt.Fprintln(w, "Idle connections: server RSS growth per connection held")
+		fmt.Fprintln(w, "**"+"Idle connections: server RSS growth per connection held"+"**")
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "| server | connections held | RSS before | RSS held | per connection | checked alive |")
 		fmt.Fprintln(w, "|---|---|---|---|---|---|")
@@ -386,7 +386,7 @@ func usec(v int64) string {
 // writeTargets checks issue 5's targets against this run.
 func writeTargets(w io.Writer, sum *Summary) {
 	ms := sum.Medians
-	fmt.Fprintln(w, "Targets (issue 5), from this run")
+	fmt.Fprintln(w, "**"+"Targets (issue 5), from this run"+"**")
 	fmt.Fprintln(w)
 	check := func(what string, sockit, peer *Median, get func(*Median) float64, want float64) {
 		if sockit == nil || peer == nil || get(peer) <= 0 {
