@@ -310,7 +310,7 @@ func (o *ncOptions) address(cfg *ncat.Config, args []string) error {
 	}
 	if o.unix {
 		if len(args) != 1 {
-			return ncat.Usagef("You must specify a path to a socket to %s.", map[bool]string{true: "listen on", false: "connect to"}[o.listen])
+			return ncat.Usagef("You have to specify path to a socket to %s.", map[bool]string{true: "listen on", false: "connect to"}[o.listen])
 		}
 		cfg.Address = args[0]
 		return nil
@@ -361,7 +361,7 @@ func (o *ncOptions) address(cfg *ncat.Config, args []string) error {
 		return ncat.Usagef("Invalid port number %q.", port)
 	}
 	if o.noDNS && host != "" && net.ParseIP(strings.Trim(host, "[]")) == nil && o.proxy == "" {
-		return ncat.Usagef("Could not resolve hostname %q: Name or service not known (-n forbids DNS).", host)
+		return ncat.Usagef("Could not resolve hostname %q: Name or service not known.", host)
 	}
 	cfg.Address = net.JoinHostPort(strings.Trim(host, "[]"), port)
 	return nil

@@ -108,7 +108,8 @@ func TestConnect(t *testing.T) {
 		{"nodns-name", []string{"-n"}, func(t *testing.T, p peer) obs {
 			pr := start(t, p, t.TempDir(), "-n", "localhost", "1")
 			pr.closeStdin()
-			return obs{"exit": code(pr.exit(10 * time.Second))}
+			x := pr.exit(10 * time.Second)
+			return obs{"exit": code(x), "stderr": messages(pr.stderr.String())}
 		}},
 		{"refused", []string{"-v"}, func(t *testing.T, p peer) obs {
 			pr := start(t, p, t.TempDir(), "-v", "127.0.0.1", freePort(t))

@@ -153,6 +153,11 @@ func TestCommandLine(t *testing.T) {
 		{"bad-time", []string{"-w"}, exitOnly("-w", "abc", "127.0.0.1", "1")},
 		{"lua-exec", []string{"--lua-exec"}, exitOnly("--lua-exec", "x.lua", "127.0.0.1", "1")},
 		{"no-host", nil, exitOnly()},
+		{"unix-no-path", []string{"-U", "-l"}, func(t *testing.T, p peer) obs {
+			pr := start(t, p, t.TempDir(), "-lU")
+			x := pr.exit(10 * time.Second)
+			return obs{"exit": code(x), "stderr": messages(pr.stderr.String())}
+		}},
 		{"chat-connect", []string{"--chat"}, exitOnly("--chat", "127.0.0.1", "1")},
 	})
 }
