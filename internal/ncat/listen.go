@@ -200,4 +200,3 @@ func (c *Config) denyNotice(announce bool) server.Middleware {
 		})
 	}
 }
-
