@@ -241,7 +241,11 @@ fi
 # --- report ------------------------------------------------------------------
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "sockit: $("$S" version), tree $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
+  if [ -n "${SOCKIT:-}" ]; then
+    echo "sockit: $("$S" version), the binary SOCKIT=$SOCKIT${SOCKIT_TREE:+ built from $SOCKIT_TREE}"
+  else
+    echo "sockit: $("$S" version), tree $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
+  fi
   echo "load average (1, 5, 15 min): $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
   echo "cpu: $(nproc) x $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)"
   echo "kernel: $(uname -r)"
