@@ -204,3 +204,52 @@ func TestUDPSeveralPeers(t *testing.T) {
 		}},
 	})
 }
+
+// listenRun is the common listen scenario: the peer listens with args and
+// standard input stdin; one client sends "from client\n" then half-closes
+// once it has had what it waits for.
+func listenRun(t *testing.T, p peer, stdin, waitFor string, args ...string) obs {
+	port := freePort(t)
+	dir := t.TempDir()
+	pr := listenPeer(t, p, dir, append(append([]string{"-l"}, args...), "127.0.0.1", port)...)
+	c := dial(t, "tcp", "127.0.0.1:"+port)
+	pr.send(stdin)
+	got := ""
+	if waitFor != "" {
+		got = readUntil(c, waitFor, 5*time.Second)
+	}
+	c.Write([]byte("from client\n"))
+	c.(*net.TCPConn).CloseWrite()
+	pr.closeStdin()
+	rest, end := readAll(c, 3*time.Second)
+	x := pr.exit(10 * time.Second)
+	o := obs{"exit": code(x), "client got": got + rest, "client end": end, "stdout": pr.stdout.String()}
+	if b, err := os.ReadFile(filepath.Join(dir, "out")); err == nil {
+		o["file"] = string(b)
+	}
+	return o
+}
+
+func TestListenOptions(t *testing.T) {
+	runScenarios(t, []scenario{
+		{"crlf", []string{"-l", "-C"}, func(t *testing.T, p peer) obs {
+			return listenRun(t, p, "one\ntwo\n", "two\r\n", "-C")
+		}},
+		{"send-only", []string{"-l", "--send-only"}, func(t *testing.T, p peer) obs {
+			o := listenRun(t, p, "down only\n", "\n", "--send-only")
+			// ncat closes over the client's unread bytes, a reset; sockit
+			// drains briefly and ends cleanly (docs/ncat.md).
+			delete(o, "client end")
+			return o
+		}},
+		{"recv-only", []string{"-l", "--recv-only"}, func(t *testing.T, p peer) obs {
+			return listenRun(t, p, "never sent\n", "", "--recv-only")
+		}},
+		{"output", []string{"-l", "-o"}, func(t *testing.T, p peer) obs {
+			return listenRun(t, p, "logged\n", "\n", "-o", "out")
+		}},
+		{"delay", []string{"-l", "-d"}, func(t *testing.T, p peer) obs {
+			return listenRun(t, p, "slow\n", "\n", "-d", "50ms")
+		}},
+	})
+}
