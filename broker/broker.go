@@ -24,6 +24,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"time"
 
 	"sockit/metrics"
 	"sockit/server"
@@ -43,6 +44,9 @@ const ReasonSlowConsumer server.ClosedReason = "slow-consumer"
 // ErrSlowConsumer is returned by ServeConn for a client dropped because its
 // queue overflowed.
 var ErrSlowConsumer = errors.New("client queue full: dropped as a slow consumer")
+
+// ErrIdle is returned by ServeConn for a client dropped by IdleTimeout.
+var ErrIdle = errors.New("broker: client idle")
 
 // ErrHubClosed is returned by ServeConn once the hub is closed.
 var ErrHubClosed = errors.New("broker closed")
@@ -67,6 +71,9 @@ type Config struct {
 	// ReadSize is the size of each client's read buffer. Zero means
 	// DefaultReadSize.
 	ReadSize int
+	// IdleTimeout, if positive, drops a client when nothing has been read
+	// from it or written to it for this long.
+	IdleTimeout time.Duration
 	// SendBuffer, if positive, sets each client socket's kernel send
 	// buffer (SO_SNDBUF) in bytes. Small buffers save memory with many
 	// clients and let a stalled client overflow its queue sooner; zero
@@ -148,6 +155,11 @@ func (h *Hub) ServeConn(ctx context.Context, conn net.Conn) error {
 		return server.WithReason(server.ReasonServerShutdown, ErrHubClosed)
 	}
 	h.metrics.ClientJoined()
+	if d := h.cfg.IdleTimeout; d > 0 {
+		c.idle = time.AfterFunc(d, func() { c.drop(server.ReasonIdleTimeout, ErrIdle) })
+		c.idleTimeout = d
+		defer c.idle.Stop()
+	}
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
@@ -207,6 +219,7 @@ func (h *Hub) readLoop(c *client) error {
 	for {
 		n, err := c.conn.Read(buf)
 		if n > 0 {
+			c.active()
 			h.metrics.Received("local", n)
 			var data []byte
 			if framer != nil {

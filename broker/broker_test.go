@@ -246,9 +246,9 @@ func TestBrokerClientLeaves(t *testing.T) {
 	if got := readExactly(t, c[1], 11); got != "still here\n" {
 		t.Errorf("got %q", got)
 	}
-	if got := m.get(&m.reasons, string(server.ReasonClientClosed)); got != 1 {
-		t.Errorf("client-closed count = %d, want 1", got)
-	}
+	testutil.Eventually(t, 5*time.Second, "the leaving client counted as client-closed", func() bool {
+		return m.get(&m.reasons, string(server.ReasonClientClosed)) == 1
+	})
 }
 
 func TestChatSession(t *testing.T) {
@@ -304,5 +304,31 @@ func TestBrokerShutdownEndsClients(t *testing.T) {
 	c[0].SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := c[0].Read(make([]byte, 1)); err == nil {
 		t.Error("client still served after Close")
+	}
+}
+
+func TestBrokerIdleTimeout(t *testing.T) {
+	m := &countingMetrics{}
+	h, address := startHub(t, "tcp", Config{IdleTimeout: 200 * time.Millisecond, Metrics: m})
+	c := dialN(t, h, "tcp", address, 2)
+	// Keep c[0] busy sending, so c[1] is busy receiving: both stay.
+	for range 5 {
+		io.WriteString(c[0], "tick\n")
+		readExactly(t, c[1], 5)
+		if h.Clients() != 2 {
+			break
+		}
+		c[1].SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		c[1].Read(make([]byte, 1)) // an idle gap shorter than the timeout
+	}
+	if got := h.Clients(); got != 2 {
+		t.Fatalf("active clients dropped: %d left", got)
+	}
+	// Then silence: both go.
+	testutil.Eventually(t, 5*time.Second, "idle clients dropped", func() bool {
+		return m.get(&m.reasons, string(server.ReasonIdleTimeout)) == 2
+	})
+	if got := h.Clients(); got != 0 {
+		t.Errorf("%d clients left", got)
 	}
 }

@@ -21,6 +21,9 @@ type client struct {
 	user int    // chat user number
 	host string // chat name
 
+	idle        *time.Timer // drops the client when it fires; nil without an idle timeout
+	idleTimeout time.Duration
+
 	mu     sync.Mutex
 	queue  []*message // grows on demand up to limit
 	spare  []*message
@@ -78,6 +81,13 @@ func (c *client) drop(reason server.ClosedReason, cause error) {
 	c.mu.Unlock()
 	close(c.done)
 	c.conn.SetDeadline(time.Now())
+}
+
+// active postpones c's idle timeout.
+func (c *client) active() {
+	if c.idle != nil {
+		c.idle.Reset(c.idleTimeout)
+	}
 }
 
 // drainTimeout bounds how long a leaving client's queue is written out.
@@ -145,6 +155,7 @@ func (c *client) writeLoop(m metrics.Broker) {
 				return
 			}
 			m.Delivered(len(batch), n)
+			c.active()
 			if cap(batch) <= 4*maxBatch && len(batch) < maxBatch {
 				clear(batch)
 				c.mu.Lock()

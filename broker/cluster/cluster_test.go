@@ -17,11 +17,11 @@ import (
 
 // instance is one sockit broker joined to NATS: a hub, its server and link.
 type instance struct {
-	hub  *broker.Hub
-	srv  *server.Server
-	link *Link
-	addr string
-	done chan error
+	hub   *broker.Hub
+	srv   *server.Server
+	link  *Link
+	addr  string
+	done  chan error
 	conns []net.Conn
 }
 

@@ -114,7 +114,7 @@ func runBroker(ctx context.Context, env *Env, o *brokerOptions, arg string) erro
 		sink = b
 	}
 
-	cfg := broker.Config{Chat: o.chat, ClientQueue: o.clientQueue, SendBuffer: o.clientSndbuf, Metrics: sink, Logger: env.Logger}
+	cfg := broker.Config{Chat: o.chat, ClientQueue: o.clientQueue, SendBuffer: o.clientSndbuf, IdleTimeout: o.listen.idleTimeout, Metrics: sink, Logger: env.Logger}
 	var link *cluster.Link
 	if o.clusterListen != "" {
 		ns, err := cluster.Listen(o.clusterListen, env.Logger)
