@@ -87,7 +87,8 @@ type Config struct {
 	Relay Relay
 	// Metrics receives the hub's measurements; nil discards them.
 	Metrics metrics.Broker
-	// Logger receives the hub's diagnostics; nil discards them.
+	// Logger receives the hub's warnings (slow consumers dropped); nil
+	// discards them.
 	Logger *slog.Logger
 }
 
@@ -280,8 +281,19 @@ func (h *Hub) broadcast(m *message) {
 	}
 	h.mu.RUnlock()
 	for _, c := range slow {
-		c.drop(ReasonSlowConsumer, ErrSlowConsumer)
+		if c.drop(ReasonSlowConsumer, ErrSlowConsumer) {
+			// A warning here, so that -q still shows it; the server logs
+			// the connection's end with the same reason.
+			h.logger.Warn("dropped a slow consumer", "remote", remoteString(c.conn), "reason", ReasonSlowConsumer, "queue", h.cfg.ClientQueue)
+		}
 	}
+}
+
+func remoteString(conn net.Conn) string {
+	if a := conn.RemoteAddr(); a != nil {
+		return a.String()
+	}
+	return ""
 }
 
 // join registers c; in chat mode it numbers c and announces it.

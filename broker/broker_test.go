@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
@@ -186,7 +187,8 @@ func (m *countingMetrics) get(p *map[string]int, k string) int {
 
 func TestBrokerDropsSlowConsumer(t *testing.T) {
 	m := &countingMetrics{}
-	h, address := startHub(t, "tcp", Config{ClientQueue: 8, Metrics: m})
+	var log syncBuffer
+	h, address := startHub(t, "tcp", Config{ClientQueue: 8, Metrics: m, Logger: slog.New(slog.NewTextHandler(&log, nil))})
 	// The stalled client never reads; a small receive buffer makes the
 	// kernel's share of the backlog small.
 	d := net.Dialer{Control: smallRcvBuf}
@@ -217,6 +219,9 @@ func TestBrokerDropsSlowConsumer(t *testing.T) {
 	if m.get(&m.dropped, string(ReasonSlowConsumer)) != 1 {
 		t.Fatalf("stalled client not dropped after %d bytes", sent)
 	}
+	if !strings.Contains(log.String(), "dropped a slow consumer") {
+		t.Errorf("drop not logged; log:\n%s", log.String())
+	}
 	// The others carry on.
 	io.WriteString(sender, "after\n")
 	if got := readExactly(t, reader, 6); got != "after\n" {
@@ -230,6 +235,24 @@ func TestBrokerDropsSlowConsumer(t *testing.T) {
 	if _, err := io.Copy(io.Discard, stalled); err != nil && !errors.Is(err, net.ErrClosed) && !isReset(err) {
 		t.Errorf("stalled client: %v, want EOF or reset", err)
 	}
+}
+
+// syncBuffer is a log destination safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func isReset(err error) bool {

@@ -67,13 +67,14 @@ func (c *client) enqueue(m *message) bool {
 	return true
 }
 
-// drop ends c for reason; the first call wins. It unblocks c's reader and
-// writer by expiring the connection's deadlines, and never blocks.
-func (c *client) drop(reason server.ClosedReason, cause error) {
+// drop ends c for reason; the first call wins and reports true. It
+// unblocks c's reader and writer by expiring the connection's deadlines, and
+// never blocks.
+func (c *client) drop(reason server.ClosedReason, cause error) bool {
 	c.mu.Lock()
 	if c.gone {
 		c.mu.Unlock()
-		return
+		return false
 	}
 	c.gone = true
 	c.reason, c.cause = reason, cause
@@ -81,6 +82,7 @@ func (c *client) drop(reason server.ClosedReason, cause error) {
 	c.mu.Unlock()
 	close(c.done)
 	c.conn.SetDeadline(time.Now())
+	return true
 }
 
 // active postpones c's idle timeout.
