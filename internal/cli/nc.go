@@ -254,6 +254,18 @@ func (o *ncOptions) plan(cmd *cobra.Command, env *Env, args []string) (*ncat.Con
 	if o.broker {
 		o.keepOpen = true
 	}
+	if !o.listen {
+		switch {
+		case o.keepOpen:
+			return nil, nothing, ncat.Usagef("Invalid option combination: `--keep-open' with connect.")
+		case o.maxConns > 0:
+			return nil, nothing, ncat.Usagef("Invalid option combination: `--max-conns' with connect.")
+		case len(o.allow)+len(o.deny)+len(o.allowFiles)+len(o.denyFiles) > 0:
+			return nil, nothing, ncat.Usagef("Invalid option combination: allow/deny with connect.")
+		case o.proxyType != "" && o.proxy == "":
+			return nil, nothing, ncat.Usagef("Proxy type (--proxy-type) specified without proxy address (--proxy).")
+		}
+	}
 	cfg := &ncat.Config{
 		Listen:         o.listen,
 		KeepOpen:       o.keepOpen,

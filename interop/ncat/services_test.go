@@ -153,6 +153,11 @@ func TestCommandLine(t *testing.T) {
 		{"bad-time", []string{"-w"}, exitOnly("-w", "abc", "127.0.0.1", "1")},
 		{"lua-exec", []string{"--lua-exec"}, exitOnly("--lua-exec", "x.lua", "127.0.0.1", "1")},
 		{"no-host", nil, exitOnly()},
+		{"keep-open-connect", []string{"-k"}, withMessages("-k", "127.0.0.1", "1")},
+		{"max-conns-connect", []string{"-m"}, withMessages("-m", "5", "127.0.0.1", "1")},
+		{"allow-connect", []string{"--allow"}, withMessages("--allow", "1.2.3.4", "127.0.0.1", "1")},
+		{"proxy-type-alone", []string{"--proxy-type"}, withMessages("--proxy-type", "http", "127.0.0.1", "1")},
+		{"ssl-cert-alone", []string{"--ssl-cert"}, withMessages("-l", "--ssl", "--ssl-cert", "x", "127.0.0.1", "1")},
 		{"unix-no-path", []string{"-U", "-l"}, func(t *testing.T, p peer) obs {
 			pr := start(t, p, t.TempDir(), "-lU")
 			x := pr.exit(10 * time.Second)
@@ -160,4 +165,15 @@ func TestCommandLine(t *testing.T) {
 		}},
 		{"chat-connect", []string{"--chat"}, exitOnly("--chat", "127.0.0.1", "1")},
 	})
+}
+
+// withMessages runs the peer with args and compares the exit code and the
+// messages.
+func withMessages(args ...string) func(t *testing.T, p peer) obs {
+	return func(t *testing.T, p peer) obs {
+		pr := start(t, p, t.TempDir(), args...)
+		pr.closeStdin()
+		x := pr.exit(10 * time.Second)
+		return obs{"exit": code(x), "stderr": messages(pr.stderr.String())}
+	}
 }
