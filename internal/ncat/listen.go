@@ -174,6 +174,8 @@ func (c *Config) announce(stage int) server.Middleware {
 					host = ra.String()
 				}
 				c.notef(1, "Connection from %s.", host)
+			case isDatagram(conn):
+				// ncat names a UDP peer once, without its port.
 			default:
 				c.notef(1, "Connection from %s.", ncatAddrOf(ra))
 			}

@@ -110,7 +110,7 @@ func TestListen(t *testing.T) {
 			pr.send("pong\n")
 			got := readUntil(c, "\n", 5*time.Second)
 			pr.kill()
-			return obs{"client got": got, "stdout": pr.stdout.String()}
+			return obs{"client got": got, "stdout": pr.stdout.String(), "stderr": messages(pr.stderr.String())}
 		}},
 		{"unix", []string{"-U", "-l"}, func(t *testing.T, p peer) obs {
 			dir := t.TempDir()
