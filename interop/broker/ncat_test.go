@@ -52,7 +52,7 @@ func chatScenario(t *testing.T, address string) []string {
 		for range n {
 			l, err := r.ReadString('\n')
 			if err != nil {
-				t.Fatalf("after %q: %v", lines, err)
+				t.Fatalf("%s: after %q: %v", address, lines, err)
 			}
 			lines = append(lines, strings.TrimSuffix(l, "\n"))
 		}
@@ -76,12 +76,42 @@ func chatScenario(t *testing.T, address string) []string {
 func TestChatMatchesNcat(t *testing.T) {
 	ncat := testutil.NeedCommand(t, "ncat")
 	port := freePort(t)
-	cmd := exec.Command(ncat, "-l", "--chat", "127.0.0.1", port)
+	// Wait for ncat's "Listening on" line, not by connecting: a client
+	// that closes before ncat asks for its address makes ncat --chat quit
+	// ("getpeername ... failed: Transport endpoint is not connected").
+	cmd := exec.Command(ncat, "-v", "-l", "--chat", "127.0.0.1", port)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	testutil.WaitDial(t, "tcp", "127.0.0.1:"+port, 10*time.Second)
+	listening := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "Listening on") {
+				select {
+				case listening <- true:
+				default:
+				}
+			}
+		}
+		select {
+		case listening <- false:
+		default:
+		}
+	}()
+	select {
+	case ok := <-listening:
+		if !ok {
+			t.Fatal("ncat exited before listening")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("ncat not listening after 10s")
+	}
 	want := chatScenario(t, "127.0.0.1:"+port)
 
 	s := startSockit(t, "broker", "--chat", "127.0.0.1:0")
