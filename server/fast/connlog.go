@@ -4,7 +4,13 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"time"
 )
+
+// logDelay is how long the log goroutine lets lines gather after the first
+// one wakes it: one wake-up per batch, not one per connection, which costs
+// a busy greeting server a context switch per connection.
+const logDelay = 10 * time.Millisecond
 
 // maxQueued bounds the log lines waiting to be written; past it lines are
 // counted and the count is logged instead.
@@ -59,6 +65,13 @@ func (l *connLog) run() {
 		stopping := false
 		select {
 		case <-l.wake:
+			t := time.NewTimer(logDelay)
+			select {
+			case <-t.C:
+			case <-l.stop:
+				t.Stop()
+				stopping = true
+			}
 		case <-l.stop:
 			stopping = true
 		}

@@ -6,8 +6,9 @@
 // connections and one read buffer. All loops wait on the one listening
 // socket (EPOLLEXCLUSIVE, so a new connection wakes one loop) and accept in
 // batches with accept4(2). A greeting is written inline in the accept loop,
-// where a fresh socket's send buffer always takes it, and the socket is
-// closed at once: no goroutine and no poller registration per connection.
+// where a fresh socket's send buffer always takes it, together with the
+// half-close; the socket then waits in a queue, outside epoll, for its
+// client to close: no goroutine and no poller registration per connection.
 // Echo and discard connections stay in the loop that accepted them,
 // edge-triggered; an idle one costs a small struct and no buffer, goroutine
 // or extra descriptor. The per-connection log line is queued and written by
@@ -57,7 +58,8 @@ type Server struct {
 	Service Service
 	// Message is the greeting; it must not be empty for Greet.
 	Message []byte
-	// Loops is the number of event loops; zero means GOMAXPROCS.
+	// Loops is the number of event loops; zero means one for Greet and
+	// GOMAXPROCS for Echo and Discard.
 	Loops int
 	// MaxConns caps the connections served at once; over the cap a new
 	// connection is closed at once and logged. Zero means no cap. A greeted

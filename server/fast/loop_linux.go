@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -27,7 +28,6 @@ type conn struct {
 	pending []byte // echoed bytes the socket did not take yet
 	eof     bool   // the client half-closed; finish once pending is written
 	queued  bool   // in loop.ready
-	linger  bool   // a greeted connection drained until the client closes
 	last    int64  // unix nanoseconds of the last byte moved
 }
 
@@ -43,8 +43,9 @@ type loop struct {
 	resume    time.Time
 	delay     time.Duration
 	conns     []*conn
-	n         int // counted connections (echo, discard)
-	lingering int // greeted connections draining
+	n         int       // counted connections (echo, discard)
+	lingering []greeted // greeted sockets waiting for their client to close, oldest first
+	nextDrain time.Time
 	buf       []byte
 	ready     []*conn
 	events    []unix.EpollEvent
@@ -85,6 +86,14 @@ func (l *loop) close() {
 	unix.Close(l.wake)
 }
 
+// wait returns the next events, blocking in epoll_wait at most until the
+// loop's next timed task. (Parking the goroutine on the epoll descriptor
+// through the runtime's poller instead was measured: it cost more CPU per
+// greeted connection, 31-46 µs against 28-33 µs.)
+func (l *loop) wait() (int, error) {
+	return unix.EpollWait(l.ep, l.events, l.timeout())
+}
+
 // wakeUp makes the loop look at the server's state.
 func (l *loop) wakeUp() {
 	var one = [8]byte{1}
@@ -95,7 +104,7 @@ func (l *loop) wakeUp() {
 // has no connection left.
 func (l *loop) run() {
 	for {
-		n, err := unix.EpollWait(l.ep, l.events, l.timeout())
+		n, err := l.wait()
 		if err != nil && !errors.Is(err, unix.EINTR) {
 			l.s.logger().Error("epoll_wait failed; closing the loop's connections", "err", err)
 			l.stopAccepting()
@@ -134,7 +143,10 @@ func (l *loop) run() {
 		if l.sweeping() && !now.Before(l.nextSweep) {
 			l.sweep(now)
 		}
-		if !l.accepting && l.n == 0 && l.lingering == 0 {
+		if len(l.lingering) > 0 && !now.Before(l.nextDrain) {
+			l.drainLingering(now, false)
+		}
+		if !l.accepting && l.n == 0 && len(l.lingering) == 0 {
 			return
 		}
 	}
@@ -146,13 +158,7 @@ func (l *loop) timeout() int {
 	if len(l.ready) > 0 {
 		return 0
 	}
-	var next time.Time
-	if l.paused {
-		next = l.resume
-	}
-	if l.sweeping() && (next.IsZero() || l.nextSweep.Before(next)) {
-		next = l.nextSweep
-	}
+	next := l.nextTask()
 	if next.IsZero() {
 		return -1
 	}
@@ -162,7 +168,22 @@ func (l *loop) timeout() int {
 
 // sweeping reports whether some connection may need closing by time.
 func (l *loop) sweeping() bool {
-	return l.lingering > 0 || (l.s.IdleTimeout > 0 && l.n > 0)
+	return l.s.IdleTimeout > 0 && l.n > 0
+}
+
+// nextTask returns when the loop has timed work to do, or the zero time.
+func (l *loop) nextTask() time.Time {
+	var next time.Time
+	if l.paused {
+		next = l.resume
+	}
+	if l.sweeping() && (next.IsZero() || l.nextSweep.Before(next)) {
+		next = l.nextSweep
+	}
+	if len(l.lingering) > 0 && (next.IsZero() || l.nextDrain.Before(next)) {
+		next = l.nextDrain
+	}
+	return next
 }
 
 // stopAccepting takes the listening socket out of the loop's epoll set and
@@ -211,7 +232,7 @@ func (l *loop) accept(now time.Time) {
 			s.logger().Warn("connection refused", "remote", sockaddrPort(sa).String(), "reason", server.ReasonMaxConns, "max_conns", s.MaxConns)
 			continue
 		}
-		l.add(fd, now, true)
+		l.add(fd, now)
 	}
 }
 
@@ -223,14 +244,32 @@ func nextDelay(d time.Duration) time.Duration {
 	return min(2*d, time.Second)
 }
 
+// greeted is a greeted socket, half-closed, waiting for its client to
+// close.
+type greeted struct {
+	fd    int
+	since int64 // unix nanoseconds
+}
+
+const (
+	// drainTick is how often lingering greeted sockets are looked at.
+	drainTick = 10 * time.Millisecond
+	// maxLingering bounds the greeted sockets kept open; past it the oldest
+	// is closed early.
+	maxLingering = 4096
+)
+
 // greet writes the greeting inline, where a fresh socket's send buffer
-// always takes it, and half-closes. The connection then lingers in the loop,
-// its input read and dropped, until the client closes or Linger passes, as
-// service.Greet does: closing at once would answer bytes the client sends
-// (a request, a half-close racing the greeting) with a reset.
+// always takes it, and half-closes in the same segment (MSG_MORE holds the
+// bytes until shutdown adds the FIN), so the client wakes once. The socket
+// is not closed at once: that would answer bytes the client sends (a
+// request, its own half-close racing the greeting) with a reset. It waits in
+// a queue, outside epoll, and every drainTick the loop drains the queue's
+// sockets and closes those whose client has closed, as service.Greet does
+// with its linger: no epoll registration and no wake-up per connection.
 func (l *loop) greet(fd int, now time.Time) {
 	msg := l.s.Message
-	n, err := unix.Write(fd, msg)
+	n, err := send(fd, msg, unix.MSG_MORE|unix.MSG_NOSIGNAL)
 	if err != nil && !errors.Is(err, unix.EAGAIN) {
 		unix.Close(fd) // the client is gone already
 		return
@@ -243,36 +282,84 @@ func (l *loop) greet(fd int, now time.Time) {
 		unix.Close(fd)
 		return
 	}
-	if c := l.add(fd, now, false); c != nil {
-		c.linger = true
+	if len(l.lingering) == 0 {
+		l.nextDrain = now.Add(drainTick)
+	}
+	l.lingering = append(l.lingering, greeted{fd: fd, since: now.UnixNano()})
+	if len(l.lingering) > maxLingering {
+		l.drainLingering(now, true)
 	}
 }
 
-// add puts a connection into the loop, edge-triggered, and counts it as
-// active when counted. EPOLLOUT is asked for once here, so a connection
-// whose echo is held back needs no epoll_ctl to resume.
-func (l *loop) add(fd int, now time.Time, counted bool) *conn {
-	c := &conn{fd: fd, last: now.UnixNano()}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(fd)}
-	if counted {
-		ev.Events |= unix.EPOLLOUT
+// drainLingering reads and drops what the lingering greeted sockets'
+// clients sent, and closes each whose client has closed, that has lingered
+// for Linger, or, when full, that is the oldest.
+func (l *loop) drainLingering(now time.Time, full bool) {
+	young := now.Add(-drainTick).UnixNano()
+	old := now.Add(-l.s.linger()).UnixNano()
+	keep := l.lingering[:0]
+	for i, g := range l.lingering {
+		switch {
+		case g.since > young && !(full && i == 0):
+			keep = append(keep, g)
+		case g.since <= old || (full && i == 0) || l.clientDone(g.fd):
+			unix.Close(g.fd)
+		default:
+			keep = append(keep, g)
+		}
 	}
+	clear(l.lingering[len(keep):])
+	l.lingering = keep
+	l.nextDrain = now.Add(drainTick)
+}
+
+// clientDone reads and drops a greeted socket's input; it reports whether
+// the client has closed (or the socket failed, or sent too much).
+func (l *loop) clientDone(fd int) bool {
+	for range 16 {
+		n, err := unix.Read(fd, l.buf)
+		switch {
+		case n == 0 && err == nil:
+			return true
+		case errors.Is(err, unix.EAGAIN):
+			return false
+		case errors.Is(err, unix.EINTR):
+		case err != nil:
+			return true
+		}
+	}
+	return true // 1 MiB and counting: not a greeting client
+}
+
+// send is send(2) with flags, returning the count written.
+func send(fd int, p []byte, flags int) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), uintptr(flags), 0, 0)
+	if e != 0 {
+		return -1, e
+	}
+	return int(n), nil
+}
+
+// add puts an echo or discard connection into the loop, edge-triggered.
+// EPOLLOUT is asked for once here, so a connection
+// whose echo is held back needs no epoll_ctl to resume.
+func (l *loop) add(fd int, now time.Time) {
+	c := &conn{fd: fd, last: now.UnixNano()}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(fd)}
 	if err := unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		unix.Close(fd)
 		l.s.logger().Warn("connection dropped", "err", fmt.Errorf("epoll_ctl: %w", err))
-		return nil
+		return
 	}
 	for fd >= len(l.conns) {
 		l.conns = append(l.conns, make([]*conn, max(len(l.conns), 64))...)
 	}
 	l.conns[fd] = c
-	if counted {
-		l.n++
-		l.s.active.Add(1)
-	} else {
-		l.lingering++
-	}
-	return c
+	l.n++
+	l.s.active.Add(1)
 }
 
 // event handles one epoll event of c.
@@ -300,10 +387,8 @@ func (l *loop) read(c *conn, now time.Time, shortOK bool) {
 		n, err := unix.Read(c.fd, l.buf)
 		switch {
 		case n > 0:
-			if !c.linger {
-				c.last = now.UnixNano()
-			}
-			if l.s.Service == Echo && !c.linger && !l.write(c, l.buf[:n], now) {
+			c.last = now.UnixNano()
+			if l.s.Service == Echo && !l.write(c, l.buf[:n], now) {
 				return
 			}
 			if shortOK && n < len(l.buf) {
@@ -393,7 +478,7 @@ func (l *loop) finish(c *conn) {
 	if len(c.pending) > 0 {
 		return // flush finishes it
 	}
-	if l.s.Service == Echo && !c.linger {
+	if l.s.Service == Echo {
 		unix.Shutdown(c.fd, unix.SHUT_WR)
 	}
 	l.remove(c)
@@ -401,10 +486,6 @@ func (l *loop) finish(c *conn) {
 
 // drop ends c after an error, logging the reason as server.Server does.
 func (l *loop) drop(c *conn, err error) {
-	if c.linger {
-		l.remove(c) // the greeting is out; how the client left is its business
-		return
-	}
 	reason := server.ReasonOf(err)
 	l.s.logger().Info("connection closed", "remote", peerName(c.fd), "reason", reason, "err", err)
 	l.remove(c)
@@ -415,12 +496,8 @@ func (l *loop) remove(c *conn) {
 	unix.Close(c.fd) // also takes it out of the epoll set
 	c.fd = -1
 	c.pending = nil
-	if c.linger {
-		l.lingering--
-	} else {
-		l.n--
-		l.s.active.Add(-1)
-	}
+	l.n--
+	l.s.active.Add(-1)
 }
 
 // closeAll closes every connection of the loop.
@@ -430,28 +507,21 @@ func (l *loop) closeAll(reason server.ClosedReason) {
 			l.remove(c)
 		}
 	}
+	for _, g := range l.lingering {
+		unix.Close(g.fd)
+	}
+	l.lingering = nil
 	l.ready = nil
 }
 
-// sweep closes connections idle for IdleTimeout and greeted connections
-// lingering for Linger; it runs every eighth of the shorter, so a
-// connection lives at most 1.125 times it.
+// sweep closes connections idle for IdleTimeout; it runs every eighth of
+// it, so a connection lives at most 1.125 times it.
 func (l *loop) sweep(now time.Time) {
-	period := l.s.linger()
-	if idle := l.s.IdleTimeout; idle > 0 && l.s.Service != Greet {
-		period = idle
-	}
-	l.nextSweep = now.Add(max(period/8, time.Millisecond))
-	idleCut := now.Add(-l.s.IdleTimeout).UnixNano()
-	lingerCut := now.Add(-l.s.linger()).UnixNano()
+	idle := l.s.IdleTimeout
+	l.nextSweep = now.Add(max(idle/8, time.Millisecond))
+	cut := now.Add(-idle).UnixNano()
 	for _, c := range l.conns {
-		switch {
-		case c == nil:
-		case c.linger:
-			if c.last <= lingerCut {
-				l.remove(c)
-			}
-		case l.s.IdleTimeout > 0 && c.last <= idleCut:
+		if c != nil && c.last <= cut {
 			l.s.logger().Info("connection closed", "remote", peerName(c.fd), "reason", server.ReasonIdleTimeout)
 			l.remove(c)
 		}
