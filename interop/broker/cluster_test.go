@@ -3,6 +3,7 @@ package broker
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"sockit/broker/cluster"
 )
@@ -91,5 +92,38 @@ func TestThreeInstancesRestartAndNATSOutage(t *testing.T) {
 		if !strings.Contains(in.log.String(), "reconnected to NATS") {
 			t.Errorf("no reconnection logged:\n%s", in.log)
 		}
+	}
+}
+
+// TestChatAcrossInstances: chat lines and join and leave notices cross
+// instances; "already connected" lists the local clients only.
+func TestChatAcrossInstances(t *testing.T) {
+	ns := startNATS(t, "127.0.0.1:0")
+	a, b := startBroker(t, ns.URL(), "--chat"), startBroker(t, ns.URL(), "--chat")
+	a1 := dialClient(t, a.addr)
+	expectLine(t, a1, "<announce> 127.0.0.1 is connected as <user1>.")
+	expectLine(t, a1, "<announce> already connected: nobody.")
+	b1 := dialClient(t, b.addr)
+	expectLine(t, b1, "<announce> 127.0.0.1 is connected as <user1>.")
+	expectLine(t, b1, "<announce> already connected: nobody.")
+	expectLine(t, a1, "<announce> 127.0.0.1 is connected as <user1>.") // b1, from B
+	b1.send(t, "hi from b\n")
+	expectLine(t, a1, "<user1> hi from b")
+	b1.conn.Close()
+	expectLine(t, a1, "<announce> <user1> is disconnected.")
+}
+
+func expectLine(t *testing.T, c *client, want string) {
+	t.Helper()
+	select {
+	case got, ok := <-c.lines:
+		if !ok {
+			t.Fatalf("connection closed; want %q", want)
+		}
+		if got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no %q within 10s", want)
 	}
 }
