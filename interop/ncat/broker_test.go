@@ -2,8 +2,11 @@ package ncat
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -148,4 +151,67 @@ func TestBrokerTenThousandClients(t *testing.T) {
 	for _, f := range fans {
 		f.do(t, "quit")
 	}
+}
+
+// TestBrokerDropsSlowClient: a broker client that stops reading is dropped
+// with its reason logged, while the others receive every byte (ncat's broker
+// would stall them all). sockit only: this is where it departs from ncat.
+func TestBrokerDropsSlowClient(t *testing.T) {
+	testutil.Context(t, time.Minute)
+	sockit := peers(t)[1]
+	port := freePort(t)
+	pr := start(t, sockit, t.TempDir(), "-vv", "-l", "--broker", "127.0.0.1", port)
+	pr.waitStderr(reListening, 10*time.Second)
+	address := "127.0.0.1:" + port
+
+	const readers = 8
+	stalled, err := net.DialTCP("tcp", nil, net.TCPAddrFromAddrPort(netip.MustParseAddrPort(address)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stalled.SetReadBuffer(4096)
+	defer stalled.Close()
+	sender := dial(t, "tcp", address)
+	var conns []net.Conn
+	for range readers {
+		conns = append(conns, dial(t, "tcp", address))
+	}
+	waitConns(t, pr, readers+2)
+
+	const chunk, chunks = 4096, 3000
+	counts := make(chan int64, readers)
+	for _, c := range conns {
+		go func() {
+			var n int64
+			buf := make([]byte, 64*1024)
+			c.SetReadDeadline(time.Now().Add(45 * time.Second))
+			for n < chunk*chunks {
+				m, err := c.Read(buf)
+				n += int64(m)
+				if err != nil {
+					break
+				}
+			}
+			counts <- n
+		}()
+	}
+	block := bytes.Repeat([]byte("z"), chunk)
+	for range chunks {
+		if _, err := sender.Write(block); err != nil {
+			t.Fatalf("sender: %v", err)
+		}
+	}
+	for range readers {
+		if n := <-counts; n != chunk*chunks {
+			t.Errorf("a reading client got %d bytes, want %d", n, chunk*chunks)
+		}
+	}
+	// The drop is logged with the stalled client's address and the reason.
+	// (Reading to the end of its connection would take long: its tiny
+	// receive window drains the server's send buffer slowly.)
+	pr.waitStderr(regexp.MustCompile(`connection closed remote=`+regexp.QuoteMeta(stalled.LocalAddr().String())+` reason=slow-consumer`), 10*time.Second)
+	if n := strings.Count(pr.stderr.String(), "reason=slow-consumer"); n != 2 { // the warning and the close
+		t.Errorf("%d slow-consumer lines, want 2 (the stalled client only):\n%s", n, pr.stderr.String())
+	}
+	pr.kill()
 }
