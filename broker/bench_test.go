@@ -13,11 +13,14 @@ import (
 )
 
 // BenchmarkFanOut measures deliveries per second: one client sends 64-byte
-// records (in 4 KiB writes) and every other client receives them all. The
-// 10,000-client run is bench/broker.sh (child processes; see docs/broker.md).
+// records, in 4 KiB writes or one record per write, and every other client
+// receives them all. The 10,000-client run is bench/broker.sh (child
+// processes; see docs/broker.md).
 func BenchmarkFanOut(b *testing.B) {
 	for _, n := range []int{100, 1000} {
-		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) { benchFanOut(b, n) })
+		for _, write := range []int{4096, 64} {
+			b.Run(fmt.Sprintf("clients=%d/write=%d", n, write), func(b *testing.B) { benchFanOut(b, n, write) })
+		}
 	}
 }
 
@@ -28,7 +31,7 @@ func (w countWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func benchFanOut(b *testing.B, n int) {
+func benchFanOut(b *testing.B, n, write int) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -54,7 +57,7 @@ func benchFanOut(b *testing.B, n int) {
 	testutil.Eventually(b, 10*time.Second, "clients joined", func() bool { return h.Clients() == n })
 
 	const record = 64
-	chunk := make([]byte, 4096)
+	chunk := make([]byte, write)
 	for i := range chunk {
 		chunk[i] = 'x'
 	}
