@@ -105,6 +105,8 @@ func (o *ncOptions) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ssl.serverName, "ssl-servername", "", "Request distinct server name (SNI)")
 	fs.StringVar(&o.ssl.alpn, "ssl-alpn", "", "ALPN protocol list to use")
 	fs.BoolVar(&o.version, "version", false, "Display Ncat's version information and exit")
+	fs.MarkHidden("g") // accepted only to say they are not supported
+	fs.MarkHidden("G")
 }
 
 // ncatTime is an ncat time argument: a number of seconds, or a number with

@@ -91,7 +91,7 @@ func TestBrokerTenThousandClients(t *testing.T) {
 		t.Skip("10,000 clients: not in -short")
 	}
 	testutil.Context(t, 3*time.Minute)
-	sockit := peers(t)[1]
+	sockit := sockitPeer(t)
 	fan := filepath.Join(t.TempDir(), "fanclient")
 	build := exec.Command("go", "build", "-o", fan, "sockit/interop/broker/fanclient")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -158,7 +158,7 @@ func TestBrokerTenThousandClients(t *testing.T) {
 // would stall them all). sockit only: this is where it departs from ncat.
 func TestBrokerDropsSlowClient(t *testing.T) {
 	testutil.Context(t, time.Minute)
-	sockit := peers(t)[1]
+	sockit := sockitPeer(t)
 	port := freePort(t)
 	pr := start(t, sockit, t.TempDir(), "-vv", "-l", "--broker", "127.0.0.1", port)
 	pr.waitStderr(reListening, 10*time.Second)

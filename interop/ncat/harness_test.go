@@ -31,12 +31,17 @@ type peer struct {
 func peers(t *testing.T) []peer {
 	t.Helper()
 	real := testutil.NeedCommand(t, "ncat")
-	dir := t.TempDir()
-	link := filepath.Join(dir, "ncat")
+	return []peer{{"ncat", real}, sockitPeer(t)}
+}
+
+// sockitPeer returns sockit invoked through a symlink named ncat.
+func sockitPeer(t *testing.T) peer {
+	t.Helper()
+	link := filepath.Join(t.TempDir(), "ncat")
 	if err := os.Symlink(testutil.SockitBinary(t), link); err != nil {
 		t.Fatal(err)
 	}
-	return []peer{{"ncat", real}, {"sockit", link}}
+	return peer{"sockit", link}
 }
 
 // obs is what a scenario observed: named facts compared between the peers.
