@@ -24,6 +24,9 @@ import (
 // client. Nothing here speaks a protocol itself.
 func (o *ncOptions) secure(cmd *cobra.Command, env *Env, cfg *ncat.Config) error {
 	ctx := cmd.Context()
+	if o.ssl.on && (strings.HasPrefix(cfg.Network, "udp") || cfg.Network == "unixgram") {
+		return ncat.Usagef("--ssl over datagrams (DTLS) is not supported by sockit nc.")
+	}
 	if err := o.services(env, cfg); err != nil {
 		return err
 	}
