@@ -64,6 +64,18 @@ func TestServices(t *testing.T) {
 			x := pr.exit(10 * time.Second)
 			return obs{"exit": code(x), "client got": got, "client end": end, "stdout": pr.stdout.String()}
 		}},
+		{"exec-keep-open", []string{"-l", "-k", "-e"}, func(t *testing.T, p peer) obs {
+			port := freePort(t)
+			pr := listenPeer(t, p, t.TempDir(), "-lk", "-e", "/bin/cat", "127.0.0.1", port)
+			a := dial(t, "tcp", "127.0.0.1:"+port)
+			b := dial(t, "tcp", "127.0.0.1:"+port)
+			a.Write([]byte("to a's child\n"))
+			b.Write([]byte("to b's child\n"))
+			ga := readUntil(a, "\n", 5*time.Second)
+			gb := readUntil(b, "\n", 5*time.Second)
+			pr.kill()
+			return obs{"a got": ga, "b got": gb, "stdout": pr.stdout.String()}
+		}},
 		{"sh-exec-env", []string{"-l", "-c"}, func(t *testing.T, p peer) obs {
 			port := freePort(t)
 			pr := listenPeer(t, p, t.TempDir(), "-l", "-c",
