@@ -332,7 +332,7 @@ func TestBrokerShutdownEndsClients(t *testing.T) {
 
 func TestBrokerIdleTimeout(t *testing.T) {
 	m := &countingMetrics{}
-	h, address := startHub(t, "tcp", Config{IdleTimeout: 200 * time.Millisecond, Metrics: m})
+	h, address := startHub(t, "tcp", Config{IdleTimeout: 750 * time.Millisecond, Metrics: m})
 	c := dialN(t, h, "tcp", address, 2)
 	// Keep c[0] busy sending, so c[1] is busy receiving: both stay.
 	for range 5 {
@@ -341,8 +341,8 @@ func TestBrokerIdleTimeout(t *testing.T) {
 		if h.Clients() != 2 {
 			break
 		}
-		c[1].SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-		c[1].Read(make([]byte, 1)) // an idle gap shorter than the timeout
+		c[1].SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		c[1].Read(make([]byte, 1)) // an idle gap much shorter than the timeout
 	}
 	if got := h.Clients(); got != 2 {
 		t.Fatalf("active clients dropped: %d left", got)
