@@ -1,7 +1,6 @@
 package ncat
 
 import (
-	"encoding/hex"
 	"io"
 	"sync"
 )
@@ -91,23 +90,20 @@ func (t *telnet) filter(p []byte) (reply []byte) {
 // recorder writes the session's bytes, both directions, to the -o and -x
 // files. It is safe for concurrent use.
 type recorder struct {
-	mu     sync.Mutex
-	raw    io.Writer
-	dumper io.WriteCloser
+	mu  sync.Mutex
+	raw io.Writer
+	hex io.Writer
 }
 
 func newRecorder(raw, hexOut io.Writer) *recorder {
 	if raw == nil && hexOut == nil {
 		return nil
 	}
-	r := &recorder{raw: raw}
-	if hexOut != nil {
-		r.dumper = hex.Dumper(hexOut)
-	}
-	return r
+	return &recorder{raw: raw, hex: hexOut}
 }
 
-// record writes p to the output files; a nil recorder does nothing.
+// record writes p, one read's bytes, to the output files; a nil recorder
+// does nothing.
 func (r *recorder) record(p []byte) {
 	if r == nil || len(p) == 0 {
 		return
@@ -117,20 +113,49 @@ func (r *recorder) record(p []byte) {
 	if r.raw != nil {
 		r.raw.Write(p)
 	}
-	if r.dumper != nil {
-		r.dumper.Write(p)
+	if r.hex != nil {
+		r.hex.Write(hexDump(p))
 	}
 }
 
-// close flushes the hex dump's last line.
-func (r *recorder) close() {
-	if r == nil {
-		return
+// close is kept for symmetry with the files' lifetime; the dump has no
+// partial line to flush.
+func (r *recorder) close() {}
+
+// hexDump formats p as ncat -x does, one block per read, offsets from 0:
+//
+//	0000   73 65 72 76 65 72 20 73  61 79 73 20 68 65 6c 6c  server.says.hell
+//
+// encoding/hex.Dumper's layout differs (8-digit offsets, bars), and ncat's
+// dump restarts at each read, so the few lines are written here.
+func hexDump(p []byte) []byte {
+	var b []byte
+	const digits = "0123456789abcdef"
+	for off := 0; off < len(p); off += 16 {
+		line := p[off:min(off+16, len(p))]
+		b = append(b, digits[off>>12&15], digits[off>>8&15], digits[off>>4&15], digits[off&15], ' ', ' ', ' ')
+		for i := range 16 {
+			if i < len(line) {
+				b = append(b, digits[line[i]>>4], digits[line[i]&15], ' ')
+			} else {
+				b = append(b, ' ', ' ', ' ')
+			}
+			if i == 7 {
+				b = append(b, ' ')
+			}
+		}
+		b = append(b, ' ')
+		for i := range 16 {
+			switch {
+			case i >= len(line):
+				b = append(b, ' ')
+			case line[i] > ' ' && line[i] < 0x7f:
+				b = append(b, line[i])
+			default:
+				b = append(b, '.')
+			}
+		}
+		b = append(b, '\n')
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.dumper != nil {
-		r.dumper.Close()
-		r.dumper = nil
-	}
+	return b
 }

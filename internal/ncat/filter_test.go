@@ -118,3 +118,15 @@ func FuzzCRLF(f *testing.F) {
 		}
 	})
 }
+
+func TestHexDump(t *testing.T) {
+	// What ncat 7.93 -x wrote for these two reads.
+	got := string(hexDump([]byte("client\n"))) + string(hexDump([]byte("server says hello there, a longer line\n")))
+	want := "0000   63 6c 69 65 6e 74 0a                              client.         \n" +
+		"0000   73 65 72 76 65 72 20 73  61 79 73 20 68 65 6c 6c  server.says.hell\n" +
+		"0010   6f 20 74 68 65 72 65 2c  20 61 20 6c 6f 6e 67 65  o.there,.a.longe\n" +
+		"0020   72 20 6c 69 6e 65 0a                              r.line.         \n"
+	if got != want {
+		t.Errorf("hexDump:\n%s\nwant:\n%s", got, want)
+	}
+}
