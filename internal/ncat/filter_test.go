@@ -130,3 +130,38 @@ func TestHexDump(t *testing.T) {
 		t.Errorf("hexDump:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// FuzzHexDump: every 16 bytes of a read make one 73-byte line whose hex
+// digits spell the bytes back.
+func FuzzHexDump(f *testing.F) {
+	f.Add([]byte("hello\x00\xff"))
+	f.Fuzz(func(t *testing.T, p []byte) {
+		out := hexDump(p)
+		lines := bytes.Split(bytes.TrimSuffix(out, []byte("\n")), []byte("\n"))
+		if len(p) == 0 {
+			if len(out) != 0 {
+				t.Fatalf("empty read dumped as %q", out)
+			}
+			return
+		}
+		if want := (len(p) + 15) / 16; len(lines) != want {
+			t.Fatalf("%d lines for %d bytes, want %d", len(lines), len(p), want)
+		}
+		var back []byte
+		for _, l := range lines {
+			if len(l) != 73 {
+				t.Fatalf("line %q is %d bytes, want 73", l, len(l))
+			}
+			for _, field := range bytes.Fields(l[7:56]) {
+				var b byte
+				for _, c := range field {
+					b = b<<4 | byte(bytes.IndexByte([]byte("0123456789abcdef"), c))
+				}
+				back = append(back, b)
+			}
+		}
+		if !bytes.Equal(back, p) {
+			t.Fatalf("dump of %q reads back as %q", p, back)
+		}
+	})
+}
