@@ -58,11 +58,14 @@ func (c *client) enqueue(m *message) bool {
 		c.mu.Unlock()
 		return false
 	}
+	wake := len(c.queue) == 0 // otherwise the writer has yet to take the queue and will see m
 	c.queue = append(c.queue, m)
 	c.mu.Unlock()
-	select {
-	case c.notify <- struct{}{}:
-	default:
+	if wake {
+		select {
+		case c.notify <- struct{}{}:
+		default:
+		}
 	}
 	return true
 }
