@@ -318,10 +318,10 @@ func (r *run) record(d time.Duration) {
 // fail records a failed operation. Errors caused by the load's own end
 // (its context) are not failures and are dropped.
 func (r *run) fail(ctx context.Context, err error) {
-	if isCancel(err) && (ctx.Err() != nil || r.pastDeadline(ctx)) {
-		return
-	}
 	kind := Classify(err)
+	if (isCancel(err) || kind == KindTimeout) && (ctx.Err() != nil || r.pastDeadline(ctx)) {
+		return // cut short by the load's own end
+	}
 	r.errs.Add(1)
 	r.mu.Lock()
 	r.kinds[kind]++

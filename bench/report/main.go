@@ -398,7 +398,7 @@ func writeTargets(w io.Writer, sum *Summary) {
 		if r < want {
 			mark = "NOT MET"
 		}
-		fmt.Fprintf(w, "- %s >= %.2fx: %.2fx, %s\n", what, want, r, mark)
+		fmt.Fprintf(w, "- %s >= %.2fx: %.3fx, %s\n", what, want, r, mark)
 	}
 	rate := func(m *Median) float64 { return m.Rate }
 	gbps := func(m *Median) float64 { return m.Gbps }
