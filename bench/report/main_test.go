@@ -64,9 +64,9 @@ func TestReport(t *testing.T) {
 	for _, want := range []string{
 		"| 64 | 10.0k | 5.00k (2.00x) | 20.0k (0.50x) |",
 		"| nginx stream | 6.00 | 1.50x | 0 |",
-		"greeting, 64 clients, sockit ÷ nginx >= 1.00x: 2.00x, MET",
-		"greeting, 64 clients, sockit ÷ C loop >= 0.93x: 0.50x, NOT MET",
-		"relay, 1 stream, sockit ÷ nginx >= 1.20x: 1.50x, MET",
+		"greeting, 64 clients, sockit ÷ nginx >= 1.00x: 2.000x, MET",
+		"greeting, 64 clients, sockit ÷ C loop >= 0.93x: 0.500x, NOT MET",
+		"relay, 1 stream, sockit ÷ nginx >= 1.20x: 1.500x, MET",
 		"0.51 KB at 1000 connections, MET",
 		"greeting, 1 client, sockit ÷ C loop: not measured",
 	} {
