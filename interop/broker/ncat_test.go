@@ -75,43 +75,7 @@ func chatScenario(t *testing.T, address string) []string {
 // broker --chat: what a client sees is the same, user numbers aside.
 func TestChatMatchesNcat(t *testing.T) {
 	ncat := testutil.NeedCommand(t, "ncat")
-	port := freePort(t)
-	// Wait for ncat's "Listening on" line, not by connecting: a client
-	// that closes before ncat asks for its address makes ncat --chat quit
-	// ("getpeername ... failed: Transport endpoint is not connected").
-	cmd := exec.Command(ncat, "-v", "-l", "--chat", "127.0.0.1", port)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	listening := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "Listening on") {
-				select {
-				case listening <- true:
-				default:
-				}
-			}
-		}
-		select {
-		case listening <- false:
-		default:
-		}
-	}()
-	select {
-	case ok := <-listening:
-		if !ok {
-			t.Fatal("ncat exited before listening")
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("ncat not listening after 10s")
-	}
+	port := startNcatChat(t, ncat)
 	want := chatScenario(t, "127.0.0.1:"+port)
 
 	s := startSockit(t, "broker", "--chat", "127.0.0.1:0")
@@ -120,6 +84,54 @@ func TestChatMatchesNcat(t *testing.T) {
 		t.Errorf("sockit broker --chat:\n%s\nncat --chat:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	t.Logf("both:\n%s", strings.Join(want, "\n"))
+}
+
+// startNcatChat starts ncat -l --chat on a free port and returns the port.
+// It waits for ncat's "Listening on" line, not by connecting: a client that
+// closes before ncat asks for its address makes ncat --chat quit
+// ("getpeername ... failed: Transport endpoint is not connected"). A port
+// taken meanwhile by another test makes ncat exit; then it tries another.
+func startNcatChat(t *testing.T, ncat string) string {
+	t.Helper()
+	for attempt := 0; ; attempt++ {
+		port := freePort(t)
+		cmd := exec.Command(ncat, "-v", "-l", "--chat", "127.0.0.1", port)
+		stderr, err := cmd.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		listening := make(chan bool, 1)
+		go func() {
+			sc := bufio.NewScanner(stderr)
+			for sc.Scan() {
+				if strings.Contains(sc.Text(), "Listening on") {
+					select {
+					case listening <- true:
+					default:
+					}
+				}
+			}
+			select {
+			case listening <- false:
+			default:
+			}
+		}()
+		select {
+		case ok := <-listening:
+			if ok {
+				return port
+			}
+			if attempt == 2 {
+				t.Fatal("ncat exited before listening, three times")
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("ncat not listening after 10s")
+		}
+	}
 }
 
 func freePort(t *testing.T) string {
