@@ -48,6 +48,9 @@ var fastSafeFlags = map[string]bool{
 // that needs a net.Conn per connection. It returns nil otherwise, and an
 // error when --reuseport is asked for where it cannot be honoured.
 func (o *serveOptions) fastServer(h server.Handler, a addr.Addr) (*fast.Server, error) {
+	if o.fast.loops < 0 || o.fast.loops > 256 {
+		return nil, usagef("--loops %d: want 0 (automatic) to 256", o.fast.loops)
+	}
 	plainTCP := !a.IsTLS() && (a.Scheme == addr.TCP || a.Scheme == addr.TCP4 || a.Scheme == addr.TCP6)
 	safe := plainTCP && o.fast.enabled
 	if o.flags != nil {
