@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -367,5 +368,30 @@ func TestLifecycleEdges(t *testing.T) {
 	ln2, _ := net.Listen("tcp", "127.0.0.1:0")
 	if err := (&fast.Server{Service: fast.Greet}).Serve(ln2); err == nil {
 		t.Fatal("Serve with an empty greeting did not fail")
+	}
+}
+
+// TestGCWhileLoopWaits checks that a greeting loop blocked in its raw
+// epoll_wait lets the runtime stop the world: each GC must finish while the
+// loop waits for connections, and the server still greets afterwards.
+func TestGCWhileLoopWaits(t *testing.T) {
+	srv := &fast.Server{Service: fast.Greet, Message: []byte(greeting), Loops: 1}
+	addr, _ := start(t, srv)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 20 {
+			runtime.GC()
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("garbage collection stalled behind the waiting loop")
+	}
+	c := dial(t, addr)
+	defer c.Close()
+	if got, err := io.ReadAll(c); err != nil || string(got) != greeting {
+		t.Fatalf("greeting after GC: %q, %v", got, err)
 	}
 }

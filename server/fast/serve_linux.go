@@ -72,6 +72,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			s.mu.Unlock()
 			return fmt.Errorf("serve %s: %w", ln.Addr(), err)
 		}
+		l.raw = n < runtime.GOMAXPROCS(0)
 		s.loops = append(s.loops, l)
 	}
 	if s.LogConnections {
