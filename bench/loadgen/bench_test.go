@@ -86,7 +86,7 @@ func BenchmarkRelayCheck(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := relayOnce(c, block, buf, size); err != nil {
+		if err := relayOnce(c, block, buf, size, 10*time.Second); err != nil {
 			b.Fatal(err)
 		}
 		c.Close()

@@ -94,7 +94,7 @@ type Config struct {
 	// stream (zero: 1 GiB).
 	Size int64
 	// Timeout bounds one operation (connect included); zero means 10 s. A
-	// relay stream's bound is Timeout per 64 MiB.
+	// relay stream fails when no bytes come back for this long.
 	Timeout time.Duration
 	// DialParallel is how many connections Idle opens at once; zero means 64.
 	DialParallel int

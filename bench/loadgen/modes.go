@@ -217,7 +217,6 @@ func (r *run) relayWorker(ctx context.Context, i int) {
 	block := make([]byte, relayBlock)
 	fillPattern(block, uint64(i)+1)
 	buf := make([]byte, relayChunk)
-	limit := r.cfg.Timeout * time.Duration(r.cfg.Size/(64<<20)+1)
 	for r.take(ctx) {
 		t0 := time.Now()
 		c, err := r.dialer.dial(ctx, i)
@@ -227,8 +226,8 @@ func (r *run) relayWorker(ctx context.Context, i int) {
 		}
 		r.opened()
 		stop := interruptOnDone(ctx, c)
-		c.SetDeadline(t0.Add(limit))
-		err = relayOnce(c, block, buf, r.cfg.Size)
+		c.SetDeadline(t0.Add(r.cfg.Timeout))
+		err = relayOnce(c, block, buf, r.cfg.Size, r.cfg.Timeout)
 		stop()
 		c.Close()
 		r.closed()
@@ -240,7 +239,10 @@ func (r *run) relayWorker(ctx context.Context, i int) {
 	}
 }
 
-func relayOnce(c net.Conn, block, buf []byte, size int64) error {
+// relayOnce streams size bytes and checks what comes back. Every read that
+// brings bytes moves the connection's deadline timeout further, so a
+// stream fails only when it makes no progress for that long.
+func relayOnce(c net.Conn, block, buf []byte, size int64, timeout time.Duration) error {
 	var (
 		sentSum uint32
 		werr    error
@@ -278,6 +280,9 @@ func relayOnce(c net.Conn, block, buf []byte, size int64) error {
 			break
 		}
 		gotSum = crc32.Update(gotSum, castagnoli, buf[:n])
+		if n > 0 {
+			c.SetDeadline(time.Now().Add(timeout))
+		}
 		if errors.Is(err, io.EOF) {
 			break
 		}

@@ -81,7 +81,7 @@ to a loopback server.`,
 	fs.StringVar(&o.expect, "expect", loadgen.DefaultGreeting, `greet: the greeting to expect; C escapes \n \r \t \xHH`)
 	fs.BoolVar(&o.anyGreeting, "any-greeting", false, "greet: accept any non-empty greeting")
 	fs.StringVar(&o.size, "size", "", "echo: message size (default 64); relay: bytes per stream (default 1GiB)")
-	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "fail an operation after this long (relay: per 64MiB)")
+	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "fail an operation after this long (relay: with no bytes back for this long)")
 	fs.BoolVar(&o.jsonOut, "json", false, "write the result as JSON")
 	fs.StringVar(&o.progress, "progress", "auto", "live progress on stderr: auto (on a terminal), always, never")
 	fs.BoolVar(&o.noVerify, "no-verify", false, "idle: do not check that connections still echo at the end")
