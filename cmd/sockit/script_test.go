@@ -89,6 +89,6 @@ func cmdWaitConn(ts *testscript.TestScript, neg bool, args []string) {
 		if time.Now().After(deadline) {
 			ts.Fatalf("%s", fmt.Sprintf("nothing listening on %s %s after 10s", network, address))
 		}
-		time.Sleep(delay) // polling interval while waiting for readiness
+		<-time.After(delay) // polling interval while waiting for readiness
 	}
 }
