@@ -15,22 +15,54 @@ package sockit
 
 import (
 	"context"
+	"crypto/tls"
+	"fmt"
 	"net"
 
 	"sockit/addr"
 	"sockit/endpoint"
 	"sockit/relay"
+	"sockit/tlsconf"
 )
 
 // Listen listens on address, written in sockit's address syntax. Datagram
-// addresses yield one connection per peer.
+// addresses yield one connection per peer. A tls:// address serves TLS with a
+// self-signed certificate made at start; use package tlsconf for your own.
 func Listen(ctx context.Context, address string) (net.Listener, error) {
 	a, err := addr.Parse(address)
 	if err != nil {
 		return nil, err
 	}
 	var c endpoint.Config
-	return c.Listen(ctx, a)
+	if !a.IsTLS() {
+		return c.Listen(ctx, a)
+	}
+	cert, err := tlsconf.SelfSigned(a.Host)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", a, err)
+	}
+	cfg, err := tlsconf.ServerConfig(tlsconf.ServerOptions{Certificates: tlsconf.Static{Cert: cert}})
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", a, err)
+	}
+	ln, err := c.Listen(ctx, plain(a))
+	if err != nil {
+		return nil, err
+	}
+	return tls.NewListener(ln, cfg), nil
+}
+
+// plain returns the TCP address under a TLS address.
+func plain(a addr.Addr) addr.Addr {
+	switch a.Scheme {
+	case addr.TLS4:
+		a.Scheme = addr.TCP4
+	case addr.TLS6:
+		a.Scheme = addr.TCP6
+	default:
+		a.Scheme = addr.TCP
+	}
+	return a
 }
 
 // Dial connects to address, written in sockit's address syntax.
@@ -40,7 +72,24 @@ func Dial(ctx context.Context, address string) (net.Conn, error) {
 		return nil, err
 	}
 	var c endpoint.Config
-	return c.Dial(ctx, a)
+	if !a.IsTLS() {
+		return c.Dial(ctx, a)
+	}
+	// TLS verifies the server against the system roots and the host dialed;
+	// package tlsconf builds configurations with other trust.
+	cfg, err := tlsconf.ClientConfig(tlsconf.ClientOptions{ServerName: a.Host})
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", a, err)
+	}
+	conn, err := c.Dial(ctx, plain(a))
+	if err != nil {
+		return nil, err
+	}
+	tc, err := tlsconf.Client(ctx, conn, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", a, err)
+	}
+	return tc, nil
 }
 
 // Join copies a to b and b to a until both directions end, passing each
