@@ -286,10 +286,12 @@ func (s *Session) Close() error {
 		return nil
 	}
 	s.isClosed = true
-	close(s.closed)
 	s.mu.Unlock()
-	s.timer.Stop()
+	// Unmap first, so a datagram that arrives once readers see the end
+	// starts a new session instead of landing in this one.
 	s.l.remove(s)
+	s.timer.Stop()
+	close(s.closed)
 	return nil
 }
 

@@ -98,9 +98,26 @@ func TestSessionIdleTimeout(t *testing.T) {
 	if _, err := s.Read(buf); err == nil {
 		t.Fatal("idle session still readable")
 	}
-	// The same peer later starts a new session.
-	p.Write([]byte("again"))
-	s2 := accept(t, l)
+	// The same peer later starts a new session. Datagrams may be lost, so
+	// the peer repeats itself until one is accepted.
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		s, _ := l.Accept()
+		accepted <- s
+	}()
+	var s2 net.Conn
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	giveUp := time.After(5 * time.Second)
+	for s2 == nil {
+		p.Write([]byte("again"))
+		select {
+		case s2 = <-accepted:
+		case <-tick.C:
+		case <-giveUp:
+			t.Fatal("no new session after the idle one ended")
+		}
+	}
 	s2.SetReadDeadline(time.Now().Add(5 * time.Second))
 	n, err := s2.Read(buf)
 	if err != nil || string(buf[:n]) != "again" {

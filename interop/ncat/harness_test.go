@@ -2,6 +2,7 @@ package ncat
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -304,14 +305,22 @@ func readUntil(c net.Conn, s string, d time.Duration) string {
 }
 
 // dial connects to the listener on 127.0.0.1:port.
+// A refused dial is retried for a while: a Unix socket's file appears at
+// bind(2), a moment before listen(2) makes it accept.
 func dial(t *testing.T, network, address string) net.Conn {
 	t.Helper()
-	c, err := net.DialTimeout(network, address, 5*time.Second)
-	if err != nil {
-		t.Fatalf("dial %s: %v", address, err)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.DialTimeout(network, address, 5*time.Second)
+		if err == nil {
+			t.Cleanup(func() { c.Close() })
+			return c
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) || time.Now().After(deadline) {
+			t.Fatalf("dial %s: %v", address, err)
+		}
+		<-time.After(10 * time.Millisecond)
 	}
-	t.Cleanup(func() { c.Close() })
-	return c
 }
 
 // code formats an exit code for obs.
