@@ -36,6 +36,9 @@ var (
 // detector, so heavy end-to-end tests run at real speed) and returns its path.
 func SockitBinary(t testing.TB) string {
 	t.Helper()
+	if p := os.Getenv("SOCKIT_TEST_BINARY"); p != "" {
+		return p // run the tests against another build
+	}
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "sockit-bin-")
 		if err != nil {

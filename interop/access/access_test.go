@@ -86,12 +86,12 @@ backend guarded
 	if got != greeting {
 		t.Fatalf("through haproxy: %q", got)
 	}
-	plain.stderr.wait(t, regexp.MustCompile(`^Got connection from 127\.0\.0\.2:`+strconv.Itoa(port)+`$`), 5*time.Second)
+	plain.Stderr.Wait(t, regexp.MustCompile(`^Got connection from 127\.0\.0\.2:`+strconv.Itoa(port)+`$`), 5*time.Second)
 
 	if got, _ := greetFrom(t, "127.0.0.2", "127.0.0.1:"+fe2); got != "" {
 		t.Fatalf("denied client through haproxy got %q", got)
 	}
-	guarded.stderr.wait(t, regexp.MustCompile(`reason=denied err="refused 127\.0\.0\.2 by rule \\"deny 127\.0\.0\.2\\""`), 5*time.Second)
+	guarded.Stderr.Wait(t, regexp.MustCompile(`reason=denied err="refused 127\.0\.0\.2 by rule \\"deny 127\.0\.0\.2\\""`), 5*time.Second)
 	if got, _ := greetFrom(t, "127.0.0.3", "127.0.0.1:"+fe2); got != greeting {
 		t.Fatalf("allowed client through haproxy got %q", got)
 	}
@@ -110,7 +110,7 @@ backend guarded
 		if b, _ := io.ReadAll(c); len(b) != 0 {
 			t.Errorf("header %q: got %q", tc.send, b)
 		}
-		plain.stderr.wait(t, regexp.MustCompile(regexp.QuoteMeta("remote="+c.LocalAddr().String()+" ")+`.*`+tc.log), 5*time.Second)
+		plain.Stderr.Wait(t, regexp.MustCompile(regexp.QuoteMeta("remote="+c.LocalAddr().String()+" ")+`.*`+tc.log), 5*time.Second)
 	}
 }
 
@@ -124,7 +124,7 @@ func TestRelaySendsProxyProtocol(t *testing.T) {
 		if got != greeting {
 			t.Fatalf("%s: got %q", v, got)
 		}
-		srv.stderr.wait(t, regexp.MustCompile(`^Got connection from 127\.0\.0\.2:`+strconv.Itoa(port)+`$`), 5*time.Second)
+		srv.Stderr.Wait(t, regexp.MustCompile(`^Got connection from 127\.0\.0\.2:`+strconv.Itoa(port)+`$`), 5*time.Second)
 	}
 }
 
@@ -137,7 +137,7 @@ func TestAllowDenyFromTwoSources(t *testing.T) {
 		if got, port := greetFrom(t, src, addr); got != "" {
 			t.Errorf("%s got %q", src, got)
 		} else {
-			both.stderr.wait(t, regexp.MustCompile(`remote=`+regexp.QuoteMeta(src)+`:`+strconv.Itoa(port)+` reason=denied err="refused .* by rule \\"deny 127\.0\.0\.0/8\\""`), 5*time.Second)
+			both.Stderr.Wait(t, regexp.MustCompile(`remote=`+regexp.QuoteMeta(src)+`:`+strconv.Itoa(port)+` reason=denied err="refused .* by rule \\"deny 127\.0\.0\.0/8\\""`), 5*time.Second)
 		}
 	}
 
@@ -150,7 +150,7 @@ func TestAllowDenyFromTwoSources(t *testing.T) {
 	if got, port := greetFrom(t, "127.0.0.2", addr); got != "" {
 		t.Errorf("127.0.0.2 got %q", got)
 	} else {
-		only.stderr.wait(t, regexp.MustCompile(`remote=127\.0\.0\.2:`+strconv.Itoa(port)+` reason=denied .*not in the allow list`), 5*time.Second)
+		only.Stderr.Wait(t, regexp.MustCompile(`remote=127\.0\.0\.2:`+strconv.Itoa(port)+` reason=denied .*not in the allow list`), 5*time.Second)
 	}
 }
 
@@ -175,7 +175,7 @@ func TestRatePerSource(t *testing.T) {
 	if got, _ := greetFrom(t, "127.0.0.2", addr); got != greeting {
 		t.Fatalf("another source got %q", got)
 	}
-	srv.stderr.wait(t, regexp.MustCompile(`reason=denied err="refused 127\.0\.0\.1 by rule \\"rate 3/s\\""`), 5*time.Second)
+	srv.Stderr.Wait(t, regexp.MustCompile(`reason=denied err="refused 127\.0\.0\.1 by rule \\"rate 3/s\\""`), 5*time.Second)
 }
 
 // --max-conns-per-ip 2: a third connection from one source is refused while
@@ -200,7 +200,7 @@ func TestMaxConnsPerIP(t *testing.T) {
 	if !echoes(dialFrom(t, "127.0.0.2", addr)) {
 		t.Fatal("127.0.0.2 is not served")
 	}
-	srv.stderr.wait(t, regexp.MustCompile(`reason=max-conns err="refused 127\.0\.0\.1 by rule \\"max-conns-per-ip 2\\""`), 5*time.Second)
+	srv.Stderr.Wait(t, regexp.MustCompile(`reason=max-conns err="refused 127\.0\.0\.1 by rule \\"max-conns-per-ip 2\\""`), 5*time.Second)
 }
 
 // Slow clients (slowloris) that never finish a PROXY header or a proxy
@@ -219,14 +219,12 @@ func TestHeaderTimeouts(t *testing.T) {
 		if d := time.Since(start); d > 5*time.Second {
 			t.Errorf("%v: slow client held for %v", args, d)
 		}
-		srv.stderr.wait(t, regexp.MustCompile(`remote=`+regexp.QuoteMeta(c.LocalAddr().String())+` reason=protocol-error`), 5*time.Second)
+		srv.Stderr.Wait(t, regexp.MustCompile(`remote=`+regexp.QuoteMeta(c.LocalAddr().String())+` reason=protocol-error`), 5*time.Second)
 	}
 }
 
 // startRelay starts "sockit relay FROM TO ARGS".
 func startRelay(t *testing.T, from, to string, args ...string) (*child, string) {
 	t.Helper()
-	c := startChild(t, testutil.SockitBinary(t), append([]string{"relay", from, to}, args...)...)
-	m := c.stderr.wait(t, listeningRE, 10*time.Second)
-	return c, m[1]
+	return testutil.StartSockit(t, append([]string{"relay", from, to}, args...)...)
 }

@@ -84,9 +84,9 @@ func TestRelayToExecCatIsEchoServer(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	srv.stderr.wait(t, regexp.MustCompile(`^exec exited .*status="exit 0"`), 10*time.Second)
-	srv.cmd.Process.Signal(syscall.SIGTERM)
-	if code := srv.exit(20 * time.Second); code != 0 {
+	srv.Stderr.Wait(t, regexp.MustCompile(`^exec exited .*status="exit 0"`), 10*time.Second)
+	srv.Cmd.Process.Signal(syscall.SIGTERM)
+	if code := srv.Exit(20 * time.Second); code != 0 {
 		t.Fatalf("relay exit %d; %s", code, describe(srv))
 	}
 }
@@ -163,7 +163,7 @@ func TestShExecMatchesNcat(t *testing.T) {
 
 	port := freePort(t)
 	nc := start(t, ncat, "-v", "-l", "127.0.0.1", port, "--sh-exec", script)
-	nc.stderr.wait(t, regexp.MustCompile(`Listening on 127\.0\.0\.1:`+port), 20*time.Second)
+	nc.Stderr.Wait(t, regexp.MustCompile(`Listening on 127\.0\.0\.1:`+port), 20*time.Second)
 	fromNcat, err := readAll(ctx, "127.0.0.1:"+port)
 	if err != nil {
 		t.Fatalf("ncat: %v", err)
@@ -221,8 +221,8 @@ func testGraceKill(t *testing.T, args ...string) {
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("the connection lasted %v", d)
 	}
-	srv.stderr.wait(t, regexp.MustCompile(`^warning: exec still running after its input closed; killing it .*grace=300ms`), 10*time.Second)
-	srv.stderr.wait(t, regexp.MustCompile(`^exec exited .*status="signal: killed"`), 10*time.Second)
+	srv.Stderr.Wait(t, regexp.MustCompile(`^warning: exec still running after its input closed; killing it .*grace=300ms`), 10*time.Second)
+	srv.Stderr.Wait(t, regexp.MustCompile(`^exec exited .*status="signal: killed"`), 10*time.Second)
 }
 
 // A program that cannot start fails that connection only, with a logged
@@ -236,7 +236,7 @@ func TestMissingProgramFailsOneConnection(t *testing.T) {
 	if out != "" {
 		t.Errorf("got %q", out)
 	}
-	srv.stderr.wait(t, regexp.MustCompile(`connection closed .*reason=dial-failed .*no such file`), 10*time.Second)
+	srv.Stderr.Wait(t, regexp.MustCompile(`connection closed .*reason=dial-failed .*no such file`), 10*time.Second)
 	// Still serving.
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", address)

@@ -90,8 +90,8 @@ func TestDatagramAndUnixPeers(t *testing.T) {
 			if code != 0 || out != tc.want {
 				t.Errorf("nc %v: exit %d, stdout %q (want %q), stderr %q", tc.ncArgs(address), code, out, tc.want, errOut)
 			}
-			srv.signal(sigTERM)
-			if c := srv.exit(10 * time.Second); c != 0 {
+			srv.Signal(sigTERM)
+			if c := srv.Exit(10 * time.Second); c != 0 {
 				t.Fatalf("serve exit %d; %s", c, describe(srv))
 			}
 		})
@@ -115,8 +115,8 @@ func TestConnectDatagram(t *testing.T) {
 			if code != 0 || out != "one\ntwo\n" {
 				t.Errorf("connect: exit %d, stdout %q, stderr %q", code, out, errOut)
 			}
-			srv.signal(sigTERM)
-			if c := srv.exit(10 * time.Second); c != 0 {
+			srv.Signal(sigTERM)
+			if c := srv.Exit(10 * time.Second); c != 0 {
 				t.Fatalf("serve exit %d; %s", c, describe(srv))
 			}
 		})

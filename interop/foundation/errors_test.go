@@ -79,12 +79,12 @@ func TestRelayDialFailureKeepsServing(t *testing.T) {
 		c.Close()
 	}
 	failed := regexp.MustCompile(`reason=dial-failed .*no-such-host\.invalid`)
-	testutil.Eventually(t, 10*time.Second, "three dial-failed lines", func() bool { return rl.stderr.count(failed) == 3 })
-	if !rl.running() {
+	testutil.Eventually(t, 10*time.Second, "three dial-failed lines", func() bool { return rl.Stderr.Count(failed) == 3 })
+	if !rl.Running() {
 		t.Fatalf("relay exited; %s", describe(rl))
 	}
-	rl.signal(sigTERM)
-	if c := rl.exit(10 * time.Second); c != 0 {
+	rl.Signal(sigTERM)
+	if c := rl.Exit(10 * time.Second); c != 0 {
 		t.Fatalf("relay exit %d; %s", c, describe(rl))
 	}
 }
@@ -247,10 +247,10 @@ func TestConnectToFullServer(t *testing.T) {
 			t.Errorf("connect to a full server: exit %d, stderr %q", code, errOut)
 		}
 	}
-	srv.stderr.wait(t, regexp.MustCompile(`reason=max-conns`), 10*time.Second)
+	srv.Stderr.Wait(t, regexp.MustCompile(`reason=max-conns`), 10*time.Second)
 	hold.Close()
-	srv.signal(sigTERM)
-	if code := srv.exit(10 * time.Second); code != 0 {
+	srv.Signal(sigTERM)
+	if code := srv.Exit(10 * time.Second); code != 0 {
 		t.Fatalf("exit %d; %s", code, describe(srv))
 	}
 }

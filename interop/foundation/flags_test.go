@@ -39,8 +39,8 @@ func TestFlagBacklog(t *testing.T) {
 		if f[2] != tc.want {
 			t.Errorf("serve %v: listen queue %s, want %s (ss: %q)", tc.args, f[2], tc.want, out)
 		}
-		srv.signal(sigTERM)
-		srv.exit(10 * time.Second)
+		srv.Signal(sigTERM)
+		srv.Exit(10 * time.Second)
 	}
 }
 
@@ -69,7 +69,7 @@ func TestFlagMaxConns(t *testing.T) {
 		t.Errorf("third connection: %d bytes, %v; want it closed", n, err)
 	}
 	extra.Close()
-	srv.stderr.wait(t, regexp.MustCompile(`connection refused .*reason=max-conns max_conns=2`), 10*time.Second)
+	srv.Stderr.Wait(t, regexp.MustCompile(`connection refused .*reason=max-conns max_conns=2`), 10*time.Second)
 
 	held[0].Close()
 	held = held[1:]
@@ -86,8 +86,8 @@ func TestFlagMaxConns(t *testing.T) {
 		return string(b) == "again\n"
 	})
 	held[0].Close()
-	srv.signal(sigTERM)
-	if code := srv.exit(10 * time.Second); code != 0 {
+	srv.Signal(sigTERM)
+	if code := srv.Exit(10 * time.Second); code != 0 {
 		t.Fatalf("exit %d; %s", code, describe(srv))
 	}
 }
@@ -131,15 +131,15 @@ func TestFlagIdleTimeout(t *testing.T) {
 			if d := time.Since(begin); d < 300*time.Millisecond {
 				t.Errorf("closed after %v, before the idle timeout", d)
 			}
-			srv.stderr.wait(t, regexp.MustCompile(`reason=idle-timeout`), 10*time.Second)
-			srv.signal(sigTERM)
-			if code := srv.exit(10 * time.Second); code != 0 {
+			srv.Stderr.Wait(t, regexp.MustCompile(`reason=idle-timeout`), 10*time.Second)
+			srv.Signal(sigTERM)
+			if code := srv.Exit(10 * time.Second); code != 0 {
 				t.Fatalf("exit %d; %s", code, describe(srv))
 			}
 		})
 	}
-	target.signal(sigTERM)
-	target.exit(10 * time.Second)
+	target.Signal(sigTERM)
+	target.Exit(10 * time.Second)
 }
 
 // A stale Unix socket file (nobody listening) is replaced; the file is
@@ -158,7 +158,7 @@ func TestStaleUnixSocket(t *testing.T) {
 			}
 			if kind == "unix" {
 				// An unnamed Unix client is named by the socket it reached.
-				srv.stderr.wait(t, regexp.MustCompile(`^Got connection from a client on `+regexp.QuoteMeta(path)+`$`), 10*time.Second)
+				srv.Stderr.Wait(t, regexp.MustCompile(`^Got connection from a client on `+regexp.QuoteMeta(path)+`$`), 10*time.Second)
 			}
 			// A second server on the live socket fails and leaves it be.
 			_, errOut, code = runSockit(t, 10*time.Second, nil, "serve", kind+"://"+path)
@@ -169,8 +169,8 @@ func TestStaleUnixSocket(t *testing.T) {
 			if _, err := os.Stat(path); err != nil {
 				t.Fatalf("the live socket was removed: %v", err)
 			}
-			srv.signal(sigTERM)
-			if code := srv.exit(10 * time.Second); code != 0 {
+			srv.Signal(sigTERM)
+			if code := srv.Exit(10 * time.Second); code != 0 {
 				t.Fatalf("exit %d; %s", code, describe(srv))
 			}
 			if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
@@ -228,9 +228,9 @@ func TestFlagGreetingEscapes(t *testing.T) {
 	if want := "\x00\xffA\\\t\r\n"; code != 0 || out != want {
 		t.Fatalf("connect: exit %d, stdout %q (want %q), stderr %q", code, out, want, errOut)
 	}
-	srv.stderr.wait(t, reGot, 10*time.Second)
-	srv.signal(sigTERM)
-	if code := srv.exit(10 * time.Second); code != 0 {
+	srv.Stderr.Wait(t, reGot, 10*time.Second)
+	srv.Signal(sigTERM)
+	if code := srv.Exit(10 * time.Second); code != 0 {
 		t.Fatalf("exit %d; %s", code, describe(srv))
 	}
 }
@@ -278,9 +278,9 @@ func TestRelayIdleTimeoutStuckTarget(t *testing.T) {
 	if d := time.Since(begin); d > 10*time.Second {
 		t.Errorf("relay ended after %v", d)
 	}
-	rl.stderr.wait(t, regexp.MustCompile(`reason=idle-timeout`), 10*time.Second)
-	rl.signal(sigTERM)
-	if code := rl.exit(10 * time.Second); code != 0 {
+	rl.Stderr.Wait(t, regexp.MustCompile(`reason=idle-timeout`), 10*time.Second)
+	rl.Signal(sigTERM)
+	if code := rl.Exit(10 * time.Second); code != 0 {
 		t.Fatalf("exit %d; %s", code, describe(rl))
 	}
 }

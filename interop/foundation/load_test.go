@@ -45,9 +45,9 @@ func TestThousandConcurrentClients(t *testing.T) {
 	if len(fails) > 0 {
 		t.Fatalf("%d of %d clients failed, first: %s", len(fails), clients, fails[0])
 	}
-	testutil.Eventually(t, 10*time.Second, "1000 connection lines", func() bool { return srv.stderr.count(reGot) == clients })
-	srv.signal(sigTERM)
-	if c := srv.exit(10 * time.Second); c != 0 {
+	testutil.Eventually(t, 10*time.Second, "1000 connection lines", func() bool { return srv.Stderr.Count(reGot) == clients })
+	srv.Signal(sigTERM)
+	if c := srv.Exit(10 * time.Second); c != 0 {
 		t.Fatalf("serve exit %d; %s", c, describe(srv))
 	}
 }
@@ -81,8 +81,8 @@ func TestStuckClientDoesNotDelayOthers(t *testing.T) {
 		c.Close()
 	}
 	stuck.Close()
-	srv.signal(sigTERM)
-	if c := srv.exit(10 * time.Second); c != 0 {
+	srv.Signal(sigTERM)
+	if c := srv.Exit(10 * time.Second); c != 0 {
 		t.Fatalf("serve exit %d; %s", c, describe(srv))
 	}
 }

@@ -38,9 +38,9 @@ func TestPeersAsClientsOfServe(t *testing.T) {
 				t.Errorf("%s to serve --echo: exit %d, %d bytes back of %d, stderr %q", pr.name, code, len(out), len(data), errOut)
 			}
 			for _, p := range []*proc{greet, echo} {
-				p.stderr.wait(t, reGot, 10*time.Second)
-				p.signal(sigTERM)
-				if c := p.exit(10 * time.Second); c != 0 {
+				p.Stderr.Wait(t, reGot, 10*time.Second)
+				p.Signal(sigTERM)
+				if c := p.Exit(10 * time.Second); c != 0 {
 					t.Errorf("serve exit %d; %s", c, describe(p))
 				}
 			}
@@ -72,35 +72,35 @@ func TestConnectToPeerListeners(t *testing.T) {
 			lnIn, lnInW := io.Pipe()
 			defer lnInW.Close()
 			ln := start(t, lnIn, bin, pr.args("127.0.0.1", port)...)
-			ln.stderr.wait(t, pr.listening, 10*time.Second)
+			ln.Stderr.Wait(t, pr.listening, 10*time.Second)
 
 			cIn, cInW := io.Pipe()
 			defer cInW.Close()
 			c := start(t, cIn, sockitBin(t), "connect", hp)
-			ln.stderr.wait(t, pr.accepted, 10*time.Second)
+			ln.Stderr.Wait(t, pr.accepted, 10*time.Second)
 
 			// Listener to sockit.
 			if _, err := io.WriteString(lnInW, "from-listener\n"); err != nil {
 				t.Fatal(err)
 			}
-			c.stdout.wait(t, regexp.MustCompile(`^from-listener$`), 10*time.Second)
+			c.Stdout.Wait(t, regexp.MustCompile(`^from-listener$`), 10*time.Second)
 			// sockit to listener, then sockit's half-close.
 			payload := strings.Repeat("from-sockit\n", 1000)
 			if _, err := io.WriteString(cInW, payload); err != nil {
 				t.Fatal(err)
 			}
 			cInW.Close()
-			if code := c.exit(10 * time.Second); code != 0 {
+			if code := c.Exit(10 * time.Second); code != 0 {
 				t.Fatalf("sockit connect exit %d; %s", code, describe(c))
 			}
 			lnInW.Close()
-			if code := ln.exit(10 * time.Second); code != 0 {
+			if code := ln.Exit(10 * time.Second); code != 0 {
 				t.Fatalf("%s exit %d; %s", pr.name, code, describe(ln))
 			}
-			if got := ln.stdout.String() + "\n"; got != payload {
+			if got := ln.Stdout.String() + "\n"; got != payload {
 				t.Errorf("%s received %d bytes, want %d", pr.name, len(got), len(payload))
 			}
-			if got := c.stdout.String(); got != "from-listener" {
+			if got := c.Stdout.String(); got != "from-listener" {
 				t.Errorf("sockit connect printed %q", got)
 			}
 		})

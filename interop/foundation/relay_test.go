@@ -31,9 +31,9 @@ func TestRelayGiBEightStreams(t *testing.T) {
 	t.Logf("%d streams of %d MiB in and %d MiB back: %v", streams, size>>20, reply>>20, time.Since(begin))
 	tg.check(t)
 	done := regexp.MustCompile(fmt.Sprintf(`^relay done .*sent=%d received=%d$`, size, reply+32))
-	testutil.Eventually(t, 10*time.Second, "8 relay done lines", func() bool { return rl.stderr.count(done) == streams })
-	rl.signal(sigTERM)
-	if c := rl.exit(10 * time.Second); c != 0 {
+	testutil.Eventually(t, 10*time.Second, "8 relay done lines", func() bool { return rl.Stderr.Count(done) == streams })
+	rl.Signal(sigTERM)
+	if c := rl.Exit(10 * time.Second); c != 0 {
 		t.Fatalf("relay exit %d; %s", c, describe(rl))
 	}
 }
@@ -55,8 +55,8 @@ func TestRelayTCPToUnix(t *testing.T) {
 	if n := len(tg.received); n != streams {
 		t.Errorf("target saw %d streams, want %d", n, streams)
 	}
-	rl.signal(sigINT)
-	if c := rl.exit(10 * time.Second); c != 0 {
+	rl.Signal(sigINT)
+	if c := rl.Exit(10 * time.Second); c != 0 {
 		t.Fatalf("relay exit %d; %s", c, describe(rl))
 	}
 }
@@ -95,8 +95,8 @@ func TestRelaySIGTERMDuringTransfer(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("client never sent its first 10 MiB")
 	}
-	rl.signal(sigTERM)
-	rl.stderr.wait(t, regexp.MustCompile(`^shutting down active=1`), 10*time.Second)
+	rl.Signal(sigTERM)
+	rl.Stderr.Wait(t, regexp.MustCompile(`^shutting down active=1`), 10*time.Second)
 	// No longer accepting: a new client is refused (the listener is closed).
 	waitRefused(t, address)
 	close(resume)
@@ -107,11 +107,11 @@ func TestRelaySIGTERMDuringTransfer(t *testing.T) {
 	if err := checkStream(r.res, base, 7, size, reply); err != nil {
 		t.Fatal(err)
 	}
-	if code := rl.exit(20 * time.Second); code != 0 {
+	if code := rl.Exit(20 * time.Second); code != 0 {
 		t.Fatalf("relay exit %d; %s", code, describe(rl))
 	}
 	tg.check(t)
-	if got := rl.stderr.String(); regexp.MustCompile(`grace period over`).MatchString(got) {
+	if got := rl.Stderr.String(); regexp.MustCompile(`grace period over`).MatchString(got) {
 		t.Errorf("the transfer was cut:\n%s", got)
 	}
 }
@@ -147,12 +147,12 @@ func TestRelayUDPSessions(t *testing.T) {
 			}
 		}
 	}
-	if n := rl.stderr.count(regexp.MustCompile(`^Got connection from 127\.0\.0\.1:\d+`)); n != len(peers) {
-		t.Errorf("relay logged %d sessions, want %d:\n%s", n, len(peers), rl.stderr)
+	if n := rl.Stderr.Count(regexp.MustCompile(`^Got connection from 127\.0\.0\.1:\d+`)); n != len(peers) {
+		t.Errorf("relay logged %d sessions, want %d:\n%s", n, len(peers), rl.Stderr)
 	}
 	for _, p := range []*proc{rl, echoSrv} {
-		p.signal(sigTERM)
-		if c := p.exit(10 * time.Second); c != 0 {
+		p.Signal(sigTERM)
+		if c := p.Exit(10 * time.Second); c != 0 {
 			t.Fatalf("exit %d; %s", c, describe(p))
 		}
 	}
@@ -166,6 +166,6 @@ func TestRelayStdio(t *testing.T) {
 	if code != 0 || out != data {
 		t.Errorf("relay -: exit %d, %d bytes of %d, stderr %q", code, len(out), len(data), errOut)
 	}
-	echoSrv.signal(sigTERM)
-	echoSrv.exit(10 * time.Second)
+	echoSrv.Signal(sigTERM)
+	echoSrv.Exit(10 * time.Second)
 }

@@ -50,9 +50,9 @@ func TestSeedClientGreetedBySockitServe(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, "Thank you for connecting") {
 		t.Fatalf("seed client: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
-	srv.stderr.wait(t, reGot, 10*time.Second)
-	srv.signal(sigINT)
-	if c := srv.exit(10 * time.Second); c != 0 {
+	srv.Stderr.Wait(t, reGot, 10*time.Second)
+	srv.Signal(sigINT)
+	if c := srv.Exit(10 * time.Second); c != 0 {
 		t.Fatalf("serve exit %d; %s", c, describe(srv))
 	}
 }
@@ -63,13 +63,13 @@ func TestSockitConnectToSeedServer(t *testing.T) {
 	port := seedPort(t)
 	cmd := exec.Command(py, "-u", seedScript(t, "server.py"), strconv.Itoa(port))
 	srv := startCmd(t, nil, cmd)
-	srv.stdout.wait(t, reSeedListening, 20*time.Second)
+	srv.Stdout.Wait(t, reSeedListening, 20*time.Second)
 	hp, _ := hostPort(port)
 	out, errOut, code := runSockit(t, 20*time.Second, nil, "connect", hp)
 	if code != 0 || out != "Thank you for connecting" {
 		t.Fatalf("sockit connect: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
-	srv.stdout.wait(t, reSeedGot, 10*time.Second)
+	srv.Stdout.Wait(t, reSeedGot, 10*time.Second)
 }
 
 // With no arguments, serve listens on :12345 (IPv4 and IPv6) and connect
@@ -119,9 +119,9 @@ func TestZeroConfigPairDualStack(t *testing.T) {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out, errOut)
 		}
 	}
-	srv.stderr.wait(t, regexp.MustCompile(`^Got connection from 127\.0\.0\.1:\d+$`), 10*time.Second)
-	srv.signal(sigINT)
-	if c := srv.exit(10 * time.Second); c != 0 {
+	srv.Stderr.Wait(t, regexp.MustCompile(`^Got connection from 127\.0\.0\.1:\d+$`), 10*time.Second)
+	srv.Signal(sigINT)
+	if c := srv.Exit(10 * time.Second); c != 0 {
 		t.Fatalf("serve exit %d; %s", c, describe(srv))
 	}
 }

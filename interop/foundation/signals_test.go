@@ -30,10 +30,10 @@ func TestSignalDrainsWithinGrace(t *testing.T) {
 			r := bufio.NewReader(c)
 			echo(t, c, r, "before\n")
 
-			srv.signal(sig)
-			srv.stderr.wait(t, regexp.MustCompile(`^shutting down active=1 grace=30s`), 10*time.Second)
+			srv.Signal(sig)
+			srv.Stderr.Wait(t, regexp.MustCompile(`^shutting down active=1 grace=30s`), 10*time.Second)
 			waitRefused(t, address)
-			if !srv.running() {
+			if !srv.Running() {
 				t.Fatalf("exited with a connection in flight; %s", describe(srv))
 			}
 			echo(t, c, r, "during the grace period\n")
@@ -41,11 +41,11 @@ func TestSignalDrainsWithinGrace(t *testing.T) {
 			if rest, err := io.ReadAll(r); err != nil || len(rest) != 0 {
 				t.Fatalf("after half-close: %q, %v", rest, err)
 			}
-			if code := srv.exit(10 * time.Second); code != 0 {
+			if code := srv.Exit(10 * time.Second); code != 0 {
 				t.Fatalf("exit %d; %s", code, describe(srv))
 			}
-			if strings.Contains(srv.stderr.String(), "grace period over") {
-				t.Errorf("connection was cut:\n%s", srv.stderr)
+			if strings.Contains(srv.Stderr.String(), "grace period over") {
+				t.Errorf("connection was cut:\n%s", srv.Stderr)
 			}
 		})
 	}
@@ -65,12 +65,12 @@ func TestSignalGraceExpires(t *testing.T) {
 			r := bufio.NewReader(c)
 			echo(t, c, r, "hold\n")
 			begin := time.Now()
-			srv.signal(sig)
-			if code := srv.exit(10 * time.Second); code != 0 {
+			srv.Signal(sig)
+			if code := srv.Exit(10 * time.Second); code != 0 {
 				t.Fatalf("exit %d; %s", code, describe(srv))
 			}
 			t.Logf("exited %v after the signal", time.Since(begin))
-			srv.stderr.wait(t, regexp.MustCompile(`grace period over`), time.Second)
+			srv.Stderr.Wait(t, regexp.MustCompile(`grace period over`), time.Second)
 			if n, err := io.Copy(io.Discard, r); n != 0 || (err != nil && !isReset(err)) {
 				t.Errorf("the cut connection: %d bytes, %v", n, err)
 			}
@@ -96,7 +96,7 @@ func TestAcceptEMFILEBacksOff(t *testing.T) {
 	sh := testutil.NeedCommand(t, "sh")
 	cmd := exec.Command(sh, "-c", `ulimit -n 16 && exec "$0" "$@"`, sockitBin(t), "serve", "127.0.0.1:0", "--echo")
 	srv := startCmd(t, nil, cmd)
-	address := srv.stderr.wait(t, listeningRE, 20*time.Second)[1]
+	address := srv.Stderr.Wait(t, testutil.ListeningRE, 20*time.Second)[1]
 
 	// Hold connections until the server runs out of descriptors. Each held
 	// client proves it was accepted by an echo.
@@ -116,7 +116,7 @@ func TestAcceptEMFILEBacksOff(t *testing.T) {
 			t.Fatalf("dial %d: %v", i, err)
 		}
 		held = append(held, c)
-		if srv.stderr.count(emfile) > 0 {
+		if srv.Stderr.Count(emfile) > 0 {
 			break
 		}
 		// Accepted and served, or queued behind the exhausted accept? Wait
@@ -124,25 +124,25 @@ func TestAcceptEMFILEBacksOff(t *testing.T) {
 		c.Write([]byte("x"))
 		c.SetReadDeadline(time.Now().Add(2 * time.Second))
 		var b [1]byte
-		if _, err := c.Read(b[:]); err != nil && srv.stderr.count(emfile) == 0 {
-			srv.stderr.wait(t, emfile, 5*time.Second)
+		if _, err := c.Read(b[:]); err != nil && srv.Stderr.Count(emfile) == 0 {
+			srv.Stderr.Wait(t, emfile, 5*time.Second)
 		}
 		c.SetReadDeadline(time.Time{})
-		if srv.stderr.count(emfile) > 0 {
+		if srv.Stderr.Count(emfile) > 0 {
 			break
 		}
 	}
 	// Backing off: the delay grows to its 1 s cap, with a handful of lines
 	// (5 ms doubling reaches 1 s in 9 steps; an accept loop per CPU may each
 	// back off), not the thousands a spinning loop would log.
-	srv.stderr.wait(t, regexp.MustCompile(`accept failed; retrying .*retry_in=1s`), 10*time.Second)
-	if n, most := srv.stderr.count(emfile), 12*runtime.NumCPU(); n > most {
+	srv.Stderr.Wait(t, regexp.MustCompile(`accept failed; retrying .*retry_in=1s`), 10*time.Second)
+	if n, most := srv.Stderr.Count(emfile), 12*runtime.NumCPU(); n > most {
 		t.Errorf("%d accept warnings before the delay reached 1 s (at most %d expected): spinning?", n, most)
 	}
-	if !srv.running() {
+	if !srv.Running() {
 		t.Fatalf("server exited on EMFILE; %s", describe(srv))
 	}
-	t.Logf("%d connections held; %d accept warnings", len(held), srv.stderr.count(emfile))
+	t.Logf("%d connections held; %d accept warnings", len(held), srv.Stderr.Count(emfile))
 
 	// Free the descriptors; a new client is served again.
 	for _, c := range held {
@@ -163,8 +163,8 @@ func TestAcceptEMFILEBacksOff(t *testing.T) {
 		b, err := io.ReadAll(c)
 		return err == nil && string(b) == "again\n"
 	})
-	srv.signal(sigTERM)
-	if code := srv.exit(10 * time.Second); code != 0 {
+	srv.Signal(sigTERM)
+	if code := srv.Exit(10 * time.Second); code != 0 {
 		t.Fatalf("exit %d; %s", code, describe(srv))
 	}
 }

@@ -37,6 +37,9 @@ func blackhole(t *testing.T) string {
 		}
 		t.Cleanup(func() { c.Close() })
 	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("could not fill a listen queue: the -w timeout scenarios cannot run")
+	}
 	t.Skip("could not fill a listen queue on this kernel")
 	return ""
 }

@@ -81,7 +81,7 @@ func TestAllowDestRefusedAndLogged(t *testing.T) {
 	if err == nil || !strings.Contains(stderr, "403") {
 		t.Fatalf("curl through a forbidding proxy: %v, %s", err, stderr)
 	}
-	p.stderr.wait(t, regexp.MustCompile(`reason=denied .*127\.0\.0\.1:`+tport+`.*no --allow-dest rule matches`), 5*time.Second)
+	p.Stderr.Wait(t, regexp.MustCompile(`reason=denied .*127\.0\.0\.1:`+tport+`.*no --allow-dest rule matches`), 5*time.Second)
 }
 
 func TestNcatAsClientOfSockitProxies(t *testing.T) {
@@ -142,9 +142,7 @@ func TestSockitViaProxies(t *testing.T) {
 // startRelay starts "sockit relay FROM TO ARGS".
 func startRelay(t *testing.T, from, to string, args ...string) (*child, string) {
 	t.Helper()
-	c := startChild(t, testutil.SockitBinary(t), append([]string{"relay", from, to}, args...)...)
-	m := c.stderr.wait(t, listeningRE, 10*time.Second)
-	return c, m[1]
+	return testutil.StartSockit(t, append([]string{"relay", from, to}, args...)...)
 }
 
 // freePort returns a TCP port free on 127.0.0.1 a moment ago, for peers

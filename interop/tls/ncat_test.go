@@ -36,20 +36,20 @@ func TestSockitClientToNcatSSLListener(t *testing.T) {
 	p := newPKI(t)
 	port := freePort(t)
 	nc := start(t, ncat, "-v", "-l", "--ssl", "--ssl-cert", p.cert, "--ssl-key", p.key, "127.0.0.1", port)
-	nc.stderr.wait(t, regexp.MustCompile(`Listening on 127\.0\.0\.1:`+port), 20*time.Second)
+	nc.Stderr.Wait(t, regexp.MustCompile(`Listening on 127\.0\.0\.1:`+port), 20*time.Second)
 
 	c := start(t, testutil.SockitBinary(t), "connect", "tls://127.0.0.1:"+port, "--tls-trust", p.caFile)
-	if _, err := nc.stdin.Write([]byte("from ncat\n")); err != nil {
+	if _, err := nc.Stdin.Write([]byte("from ncat\n")); err != nil {
 		t.Fatal(err)
 	}
-	c.stdout.wait(t, regexp.MustCompile(`^from ncat$`), 20*time.Second)
-	if _, err := c.stdin.Write([]byte("from sockit\n")); err != nil {
+	c.Stdout.Wait(t, regexp.MustCompile(`^from ncat$`), 20*time.Second)
+	if _, err := c.Stdin.Write([]byte("from sockit\n")); err != nil {
 		t.Fatal(err)
 	}
-	nc.stdout.wait(t, regexp.MustCompile(`^from sockit$`), 20*time.Second)
-	c.stdin.Close()
-	nc.stdin.Close()
-	if code := c.exit(20 * time.Second); code != 0 {
+	nc.Stdout.Wait(t, regexp.MustCompile(`^from sockit$`), 20*time.Second)
+	c.Stdin.Close()
+	nc.Stdin.Close()
+	if code := c.Exit(20 * time.Second); code != 0 {
 		t.Fatalf("connect exit %d; %s", code, describe(c))
 	}
 }
@@ -118,10 +118,10 @@ func TestSIGHUPReload(t *testing.T) {
 		t.Fatalf("first handshake saw %q", cn(old))
 	}
 	install("second")
-	if err := srv.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := srv.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	srv.stderr.wait(t, regexp.MustCompile(`^SIGHUP: reloaded the certificate`), 20*time.Second)
+	srv.Stderr.Wait(t, regexp.MustCompile(`^SIGHUP: reloaded the certificate`), 20*time.Second)
 	fresh := dial()
 	defer fresh.Close()
 	if cn(fresh) != "second" {
@@ -134,8 +134,8 @@ func TestSIGHUPReload(t *testing.T) {
 	if err := os.WriteFile(certFile, []byte("not a certificate"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	srv.cmd.Process.Signal(syscall.SIGHUP)
-	srv.stderr.wait(t, regexp.MustCompile(`^error: SIGHUP: keeping the old certificate`), 20*time.Second)
+	srv.Cmd.Process.Signal(syscall.SIGHUP)
+	srv.Stderr.Wait(t, regexp.MustCompile(`^error: SIGHUP: keeping the old certificate`), 20*time.Second)
 	third := dial()
 	defer third.Close()
 	if cn(third) != "second" {
@@ -143,8 +143,8 @@ func TestSIGHUPReload(t *testing.T) {
 	}
 	echo(old, "still")
 	old.Close()
-	srv.cmd.Process.Signal(syscall.SIGTERM)
-	if code := srv.exit(20 * time.Second); code != 0 {
+	srv.Cmd.Process.Signal(syscall.SIGTERM)
+	if code := srv.Exit(20 * time.Second); code != 0 {
 		t.Fatalf("serve exit %d; %s", code, describe(srv))
 	}
 }

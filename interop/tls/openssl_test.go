@@ -72,7 +72,7 @@ func TestOpenSSLClientToSockitServer(t *testing.T) {
 	if !strings.Contains(out, "got hello over tcp") {
 		t.Fatalf("s_client got %q (exit %d, stderr %q); sockit %s", out, code, errOut, describe(srv))
 	}
-	srv.stderr.wait(t, regexp.MustCompile(`^exec exited .*status="exit 0"`), 10*time.Second)
+	srv.Stderr.Wait(t, regexp.MustCompile(`^exec exited .*status="exit 0"`), 10*time.Second)
 }
 
 // sockit connect tls:// talks to openssl s_server both ways.
@@ -84,17 +84,17 @@ func TestSockitClientToOpenSSLServer(t *testing.T) {
 	testutil.WaitDial(t, "tcp", "127.0.0.1:"+port, 20*time.Second)
 
 	c := start(t, testutil.SockitBinary(t), "connect", "tls://localhost:"+port, "--tls-trust", p.caFile)
-	if _, err := ss.stdin.Write([]byte("from openssl\n")); err != nil {
+	if _, err := ss.Stdin.Write([]byte("from openssl\n")); err != nil {
 		t.Fatal(err)
 	}
-	c.stdout.wait(t, regexp.MustCompile(`^from openssl$`), 20*time.Second)
-	if _, err := c.stdin.Write([]byte("from sockit\n")); err != nil {
+	c.Stdout.Wait(t, regexp.MustCompile(`^from openssl$`), 20*time.Second)
+	if _, err := c.Stdin.Write([]byte("from sockit\n")); err != nil {
 		t.Fatal(err)
 	}
-	ss.stdout.wait(t, regexp.MustCompile(`^from sockit$`), 20*time.Second)
-	c.stdin.Close()  // close_notify to s_server
-	ss.stdin.Close() // s_server ends
-	if code := c.exit(20 * time.Second); code != 0 {
+	ss.Stdout.Wait(t, regexp.MustCompile(`^from sockit$`), 20*time.Second)
+	c.Stdin.Close()  // close_notify to s_server
+	ss.Stdin.Close() // s_server ends
+	if code := c.Exit(20 * time.Second); code != 0 {
 		t.Fatalf("connect exit %d; %s", code, describe(c))
 	}
 }
@@ -119,7 +119,7 @@ func TestMutualTLSSockitServer(t *testing.T) {
 	if !strings.Contains(errOut, "certificate required") && !strings.Contains(errOut, "handshake failure") {
 		t.Logf("s_client's stderr: %s", errOut)
 	}
-	srv.stderr.wait(t, regexp.MustCompile(`connection closed .*reason=protocol-error .*tls handshake: .*certificate`), 10*time.Second)
+	srv.Stderr.Wait(t, regexp.MustCompile(`connection closed .*reason=protocol-error .*tls handshake: .*certificate`), 10*time.Second)
 }
 
 // Mutual TLS with sockit as the client: openssl s_server -Verify demands a
@@ -205,7 +205,7 @@ func TestVerificationFailuresSayWhy(t *testing.T) {
 func TestSelfSignedFingerprint(t *testing.T) {
 	openssl := testutil.NeedCommand(t, "openssl")
 	srv, address := sockit(t, "serve", "tls://127.0.0.1:0")
-	fp := srv.stderr.wait(t, regexp.MustCompile(`^SHA-256 fingerprint: ([0-9A-F:]{95})$`), 10*time.Second)[1]
+	fp := srv.Stderr.Wait(t, regexp.MustCompile(`^SHA-256 fingerprint: ([0-9A-F:]{95})$`), 10*time.Second)[1]
 	pemOut, errOut, _ := run(t, 20*time.Second, "", openssl, "s_client", "-connect", address, "-showcerts")
 	if !strings.Contains(pemOut, "BEGIN CERTIFICATE") {
 		t.Fatalf("s_client showed no certificate; stderr %q", errOut)
