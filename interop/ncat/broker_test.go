@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -178,9 +179,18 @@ func TestBrokerDropsSlowClient(t *testing.T) {
 	}
 	waitConns(t, pr, readers+2)
 
-	const chunk, chunks = 4096, 3000
+	// The sender keeps at most window chunks ahead of the slowest reader, so
+	// a reader never lags by a whole client queue however loaded the machine
+	// is; the stalled client, which reads nothing, overflows its queue.
+	const chunk, chunks, window = 4096, 3000, 128
+	var (
+		mu       sync.Mutex
+		progress = make([]int64, readers)
+		ended    int
+		moved    = sync.NewCond(&mu)
+	)
 	counts := make(chan int64, readers)
-	for _, c := range conns {
+	for i, c := range conns {
 		go func() {
 			var n int64
 			buf := make([]byte, 64*1024)
@@ -188,6 +198,13 @@ func TestBrokerDropsSlowClient(t *testing.T) {
 			for n < chunk*chunks {
 				m, err := c.Read(buf)
 				n += int64(m)
+				mu.Lock()
+				progress[i] = n
+				if err != nil {
+					ended++
+				}
+				moved.Broadcast()
+				mu.Unlock()
 				if err != nil {
 					break
 				}
@@ -195,8 +212,24 @@ func TestBrokerDropsSlowClient(t *testing.T) {
 			counts <- n
 		}()
 	}
+	slowest := func() int64 {
+		low := progress[0]
+		for _, n := range progress[1:] {
+			low = min(low, n)
+		}
+		return low
+	}
 	block := bytes.Repeat([]byte("z"), chunk)
-	for range chunks {
+	for i := range chunks {
+		mu.Lock()
+		for ended == 0 && slowest() < int64(i-window)*chunk {
+			moved.Wait()
+		}
+		stop := ended > 0
+		mu.Unlock()
+		if stop {
+			break // a reader failed; its count is checked below
+		}
 		if _, err := sender.Write(block); err != nil {
 			t.Fatalf("sender: %v", err)
 		}
