@@ -3,9 +3,7 @@
 package fast
 
 import (
-	"errors"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -35,17 +33,17 @@ const (
 // with its linger: no epoll registration and no wake-up per connection.
 func (l *loop) greet(fd int, now time.Time) {
 	msg := l.s.Message
-	n, err := send(fd, msg, unix.MSG_MORE|unix.MSG_NOSIGNAL)
-	if err != nil && !errors.Is(err, unix.EAGAIN) {
-		unix.Close(fd) // the client is gone already
+	n, err := l.sendFlags(fd, msg, unix.MSG_MORE|unix.MSG_NOSIGNAL)
+	if err != 0 && err != unix.EAGAIN {
+		l.closeSocket(fd) // the client is gone already
 		return
 	}
 	if n != len(msg) {
 		l.s.handOff(fd, msg[max(n, 0):])
 		return
 	}
-	if unix.Shutdown(fd, unix.SHUT_WR) != nil {
-		unix.Close(fd)
+	if l.shutdownWrite(fd) != 0 {
+		l.closeSocket(fd)
 		return
 	}
 	if len(l.lingering) == 0 {
@@ -69,7 +67,7 @@ func (l *loop) drainLingering(now time.Time, full bool) {
 		case g.since > young && !(full && i == 0):
 			keep = append(keep, g)
 		case g.since <= old || (full && i == 0) || l.clientDone(g.fd):
-			unix.Close(g.fd)
+			l.closeSocket(g.fd)
 		default:
 			keep = append(keep, g)
 		}
@@ -83,28 +81,16 @@ func (l *loop) drainLingering(now time.Time, full bool) {
 // the client has closed (or the socket failed, or sent too much).
 func (l *loop) clientDone(fd int) bool {
 	for range 16 {
-		n, err := unix.Read(fd, l.buf)
+		n, err := l.readSocket(fd, l.buf)
 		switch {
-		case n == 0 && err == nil:
+		case n == 0:
 			return true
-		case errors.Is(err, unix.EAGAIN):
+		case err == unix.EAGAIN:
 			return false
-		case errors.Is(err, unix.EINTR):
-		case err != nil:
+		case err == unix.EINTR:
+		case err != 0:
 			return true
 		}
 	}
 	return true // 1 MiB and counting: not a greeting client
-}
-
-// send is send(2) with flags, returning the count written.
-func send(fd int, p []byte, flags int) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	n, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), uintptr(flags), 0, 0)
-	if e != 0 {
-		return -1, e
-	}
-	return int(n), nil
 }

@@ -18,6 +18,7 @@ const (
 	bufSize      = 64 << 10 // one read buffer per loop
 	maxEvents    = 256      // events taken per epoll_wait
 	acceptBatch  = 64       // accepts per wake before serving events again
+	probeEvery   = 8        // single-accept wakes between two probes of the queue
 	readsPerTurn = 16       // reads of one connection before the others' turn
 )
 
@@ -51,7 +52,10 @@ type loop struct {
 	ready     []*conn
 	events    []unix.EpollEvent
 	nextSweep time.Time
-	raw       bool // wait with a raw system call, see wait
+	raw       bool                // wait with a raw system call, see wait
+	peer      unix.RawSockaddrAny // filled in by acceptPeer
+	single    bool                // accept one connection per wake, see accept
+	singles   int                 // single-accept wakes since the last probe
 }
 
 func newLoop(s *Server, lfd int) (*loop, error) {
@@ -218,14 +222,36 @@ func (l *loop) stopAccepting() {
 	l.s.accepted.Done()
 }
 
-// accept takes up to acceptBatch new connections.
+// accept takes new connections: up to acceptBatch while connections come
+// faster than the loop wakes up, one per wake while each wake finds just
+// one. Then the accept4 that would only say EAGAIN is left out, since the
+// level-triggered listener wakes the loop again at once if another is
+// waiting; every probeEvery-th wake takes a batch again to notice when
+// connections start to queue up.
 func (l *loop) accept(now time.Time) {
+	limit := acceptBatch
+	if l.single {
+		if l.singles++; l.singles < probeEvery {
+			limit = 1
+		} else {
+			l.singles = 0
+		}
+	}
+	taken := l.acceptUpTo(limit, now)
+	if limit > 1 {
+		l.single = taken == 1
+	}
+}
+
+// acceptUpTo accepts and starts serving up to limit connections; it returns
+// how many it accepted.
+func (l *loop) acceptUpTo(limit int, now time.Time) (taken int) {
 	s := l.s
-	for range acceptBatch {
-		fd, sa, err := unix.Accept4(l.lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+	for range limit {
+		fd, peer, err := l.acceptPeer()
 		if err != nil {
-			if errors.Is(err, unix.EAGAIN) {
-				return
+			if err == unix.EAGAIN {
+				return taken
 			}
 			if isTemporary(err) {
 				continue
@@ -236,11 +262,12 @@ func (l *loop) accept(now time.Time) {
 			l.paused, l.resume = true, now.Add(l.delay)
 			unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, l.lfd, nil)
 			s.logger().Warn("accept failed; retrying", "err", err, "retry_in", l.delay)
-			return
+			return taken
 		}
 		l.delay = 0
+		taken++
 		if s.log != nil {
-			s.log.add(sockaddrPort(sa))
+			s.log.add(peer)
 		}
 		if s.Service == Greet {
 			l.greet(fd, now)
@@ -248,11 +275,12 @@ func (l *loop) accept(now time.Time) {
 		}
 		if s.MaxConns > 0 && s.active.Load() >= int64(s.MaxConns) {
 			unix.Close(fd)
-			s.logger().Warn("connection refused", "remote", sockaddrPort(sa).String(), "reason", server.ReasonMaxConns, "max_conns", s.MaxConns)
+			s.logger().Warn("connection refused", "remote", peer.String(), "reason", server.ReasonMaxConns, "max_conns", s.MaxConns)
 			continue
 		}
 		l.add(fd, now)
 	}
+	return taken
 }
 
 // nextDelay doubles the accept retry delay from 5 ms up to 1 s.
