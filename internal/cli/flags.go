@@ -28,7 +28,7 @@ func (f *listenFlags) register(fs *pflag.FlagSet) {
 	fs.Var(countFlag{&f.backlog}, "backlog", "listen queue length (0: the system's maximum)")
 	fs.Var(countFlag{&f.maxConns}, "max-conns", "serve at most N connections at once; refuse more (0: no limit)")
 	fs.Var(durationFlag{&f.idleTimeout}, "idle-timeout", "close a connection idle this long (0: never; datagram sessions: 60s)")
-	fs.Var(durationFlag{&f.grace}, "grace", "on SIGINT/SIGTERM, let connections finish for this long")
+	fs.Var(durationFlag{&f.grace}, "grace", "on SIGINT/SIGTERM, let connections finish for this long (a second signal stops at once)")
 	f.secure.register(fs)
 }
 

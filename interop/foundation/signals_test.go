@@ -78,6 +78,33 @@ func TestSignalGraceExpires(t *testing.T) {
 	}
 }
 
+// A second SIGINT or SIGTERM during --grace stops the process at once, as
+// the signal's default action: killed by the signal, connections cut.
+func TestSecondSignalStopsAtOnce(t *testing.T) {
+	for _, sig := range []os.Signal{sigINT, sigTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			srv, address := sockit(t, "serve", "127.0.0.1:0", "--echo", "--grace", "30s")
+			c, err := net.DialTimeout("tcp", address, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(20 * time.Second))
+			r := bufio.NewReader(c)
+			echo(t, c, r, "hold\n")
+			srv.Signal(sig)
+			srv.Stderr.Wait(t, regexp.MustCompile(`^shutting down active=1 grace=30s`), 10*time.Second)
+			srv.Signal(sig)
+			if code := srv.Exit(10 * time.Second); code != -1 {
+				t.Fatalf("exit %d, want killed by the second %v; %s", code, sig, describe(srv))
+			}
+			if n, err := io.Copy(io.Discard, r); n != 0 || (err != nil && !isReset(err)) {
+				t.Errorf("the cut connection: %d bytes, %v", n, err)
+			}
+		})
+	}
+}
+
 func echo(t *testing.T, c net.Conn, r *bufio.Reader, line string) {
 	t.Helper()
 	if _, err := io.WriteString(c, line); err != nil {
