@@ -128,11 +128,11 @@ func (p *pipe) copy(dst, src net.Conn, selfIdle, otherIdle *atomic.Bool, call *a
 				return total, err
 			}
 		}
-		// copyStream splices between sockets without holding a pipe while
+		// Copy splices between sockets without holding a pipe while
 		// idle (splice_linux.go); a deadline interrupts it with the count
 		// so far.
 		call.Store(time.Now().UnixNano())
-		n, err := copyStream(dst, src)
+		n, err := Copy(dst, src)
 		call.Store(0)
 		total += n
 		if n > 0 {

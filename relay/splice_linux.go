@@ -64,9 +64,13 @@ func spliceable(c net.Conn) (streamConn, bool) {
 	return nil, false
 }
 
-// copyStream copies src to dst until src ends, as io.Copy does, splicing
-// when both are stream sockets.
-func copyStream(dst, src net.Conn) (int64, error) {
+// Copy copies src to dst until src ends, as io.Copy does, and returns the
+// bytes written and nil at src's end. Between two stream sockets (TCP, Unix
+// stream; src and dst may be the same socket, as for an echo) it splices
+// through a pipe it takes from a pool only while bytes flow: io.Copy holds
+// its pipe, two descriptors, for as long as it waits for input. Deadlines
+// and closes of either connection end it with their usual errors.
+func Copy(dst, src net.Conn) (int64, error) {
 	d, ok1 := spliceable(dst)
 	s, ok2 := spliceable(src)
 	if !ok1 || !ok2 {

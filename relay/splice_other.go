@@ -7,5 +7,5 @@ import (
 	"net"
 )
 
-// copyStream copies src to dst until src ends.
-func copyStream(dst, src net.Conn) (int64, error) { return io.Copy(dst, src) }
+// Copy copies src to dst until src ends, as io.Copy does.
+func Copy(dst, src net.Conn) (int64, error) { return io.Copy(dst, src) }

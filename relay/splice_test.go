@@ -68,7 +68,7 @@ func TestSpliceCopyByteExact(t *testing.T) {
 	for _, size := range []int{0, 1, 4096, 1 << 20, 3<<20 + 17} {
 		data := make([]byte, size)
 		rand.Read(data)
-		if got := through(t, data, copyStream); !bytes.Equal(got, data) {
+		if got := through(t, data, Copy); !bytes.Equal(got, data) {
 			t.Fatalf("%d bytes: got %d different bytes", size, len(got))
 		}
 	}
@@ -97,7 +97,7 @@ func TestIdleSpliceHoldsNoPipe(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			copyStream(b, a)
+			Copy(b, a)
 		}()
 		// One round trip first, so that the direction has used a pipe.
 		w.Write([]byte("x"))
@@ -135,7 +135,7 @@ func BenchmarkCopy(b *testing.B) {
 		fn   func(dst, src net.Conn) (int64, error)
 	}{
 		{"io.Copy", func(dst, src net.Conn) (int64, error) { return io.Copy(dst, src) }},
-		{"splice-pooled-pipe", copyStream},
+		{"splice-pooled-pipe", Copy},
 		{"buffer-256KiB", bufCopy(256 << 10)},
 		{"buffer-1MiB", bufCopy(1 << 20)},
 	} {

@@ -122,12 +122,13 @@ func (e Echo) ServeConn(ctx context.Context, conn net.Conn) error {
 			}
 		}
 	}
-	// Copying a socket onto itself lets the runtime splice the echo.
+	// Copying a socket onto itself splices the echo; relay.Copy holds no
+	// pipe while the connection is idle, as io.Copy would.
 	for {
 		if e.IdleTimeout > 0 {
 			conn.SetReadDeadline(time.Now().Add(e.IdleTimeout))
 		}
-		n, err := io.Copy(conn, conn)
+		n, err := relay.Copy(conn, conn)
 		switch {
 		case err == nil:
 			if cw, ok := conn.(interface{ CloseWrite() error }); ok {

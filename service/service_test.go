@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -77,6 +78,38 @@ func TestEchoUntilHalfClose(t *testing.T) {
 	got, err := io.ReadAll(c)
 	if err != nil || string(got) != msg {
 		t.Fatalf("echo returned %d bytes, %v; want %d", len(got), err, len(msg))
+	}
+}
+
+// TestIdleEchoHoldsOnlyItsSocket: an echo connection waiting for input
+// holds its socket and no splice pipe (io.Copy would hold two more
+// descriptors per connection).
+func TestIdleEchoHoldsOnlyItsSocket(t *testing.T) {
+	const conns = 50
+	address := serve(t, service.Echo{})
+	fds := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ents)
+	}
+	before := fds()
+	for range conns {
+		c := dial(t, address)
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		// One byte each way first, so that the echo has spliced once.
+		if _, err := c.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Client and server sockets: 2 per connection. The pipe pool may keep
+	// a few pipes, never one per idle connection.
+	if extra := fds() - before - 2*conns; extra >= conns {
+		t.Fatalf("%d idle echo connections hold %d descriptors besides their sockets", conns, extra)
 	}
 }
 
