@@ -118,3 +118,32 @@ func (r *Reloader) Certificate() *tls.Certificate { return r.cur.Load() }
 func (r *Reloader) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	return r.cur.Load(), nil
 }
+
+// CAPool is a pool of CA certificates read from a PEM file that Reload reads
+// again. It is safe for concurrent use.
+type CAPool struct {
+	file string
+	cur  atomic.Pointer[x509.CertPool]
+}
+
+// NewCAPool loads the PEM certificates in file.
+func NewCAPool(file string) (*CAPool, error) {
+	p := &CAPool{file: file}
+	if err := p.Reload(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Reload reads the file again. On error the previous pool stays in use.
+func (p *CAPool) Reload() error {
+	pool, err := loadPool(p.file)
+	if err != nil {
+		return fmt.Errorf("client CA: %w", err)
+	}
+	p.cur.Store(pool)
+	return nil
+}
+
+// Pool returns the pool in use.
+func (p *CAPool) Pool() *x509.CertPool { return p.cur.Load() }

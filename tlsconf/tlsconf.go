@@ -26,9 +26,10 @@ type ServerOptions struct {
 	// Certificates supplies the server's certificate for each handshake
 	// (a *Reloader or a Static certificate).
 	Certificates CertificateSource
-	// ClientCAFile, when set, turns on mutual TLS: clients must present a
-	// certificate signed by one of the PEM certificates in this file.
-	ClientCAFile string
+	// ClientCAs, when set, turns on mutual TLS: clients must present a
+	// certificate signed by one of its certificates. Each handshake uses
+	// the pool as last loaded, so CAPool.Reload applies to new clients.
+	ClientCAs *CAPool
 	// ALPN lists the application protocols offered, most preferred first.
 	ALPN []string
 	// MinVersion is the lowest version accepted; zero means
@@ -58,13 +59,15 @@ func ServerConfig(o ServerOptions) (*tls.Config, error) {
 		NextProtos:     o.ALPN,
 		MinVersion:     minVersion(o.MinVersion),
 	}
-	if o.ClientCAFile != "" {
-		pool, err := loadPool(o.ClientCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("client CA: %w", err)
-		}
-		cfg.ClientCAs = pool
+	if o.ClientCAs != nil {
+		cfg.ClientCAs = o.ClientCAs.Pool()
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+		base := cfg.Clone()
+		cfg.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			c := base.Clone()
+			c.ClientCAs = o.ClientCAs.Pool()
+			return c, nil
+		}
 	}
 	return cfg, nil
 }

@@ -57,7 +57,28 @@ func serverConfig(t *testing.T, ca *tlstest.CA, leaf tlstest.Leaf, clientCA stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := tlsconf.ServerConfig(tlsconf.ServerOptions{Certificates: r, ClientCAFile: clientCA})
+	var cas *tlsconf.CAPool
+	if clientCA != "" {
+		if cas, err = tlsconf.NewCAPool(clientCA); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := tlsconf.ServerConfig(tlsconf.ServerOptions{Certificates: r, ClientCAs: cas})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// serverConfigPool is serverConfig with a client CA pool the caller holds.
+func serverConfigPool(t *testing.T, ca *tlstest.CA, leaf tlstest.Leaf, cas *tlsconf.CAPool) *tls.Config {
+	t.Helper()
+	certPEM, keyPEM := ca.Issue(t, leaf)
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := tlsconf.ServerConfig(tlsconf.ServerOptions{Certificates: tlsconf.Static{Cert: &cert}, ClientCAs: cas})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,6 +181,54 @@ func TestMutualTLS(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCAPoolReload: a client CA file reloaded applies to the next
+// handshake; a failed reload keeps the pool in use.
+func TestCAPoolReload(t *testing.T) {
+	ca := tlstest.NewCA(t, "test CA")
+	first, second := tlstest.NewCA(t, "first client CA"), tlstest.NewCA(t, "second client CA")
+	dir := t.TempDir()
+	caFile := tlstest.Write(t, dir, "ca.pem", ca.PEM)
+	poolFile := tlstest.Write(t, dir, "clients.pem", first.PEM)
+	cas, err := tlsconf.NewCAPool(poolFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scfg := serverConfigPool(t, ca, tlstest.Localhost(), cas)
+	client := func(issuer *tlstest.CA) *tls.Config {
+		t.Helper()
+		c, k := issuer.Issue(t, tlstest.Leaf{CommonName: "alice", Client: true})
+		sub := t.TempDir()
+		ccfg, err := tlsconf.ClientConfig(tlsconf.ClientOptions{ServerName: "localhost", TrustFiles: []string{caFile},
+			CertFile: tlstest.Write(t, sub, "c.pem", c), KeyFile: tlstest.Write(t, sub, "k.pem", k)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ccfg
+	}
+	fromFirst, fromSecond := client(first), client(second)
+	check := func(when string, ccfg *tls.Config, ok bool) {
+		t.Helper()
+		if err := handshake(t, scfg, ccfg); ok != (err == nil) {
+			t.Fatalf("%s: handshake error %v, want success %v", when, err, ok)
+		}
+	}
+	check("before the reload, first CA", fromFirst, true)
+	check("before the reload, second CA", fromSecond, false)
+
+	tlstest.Write(t, dir, "clients.pem", second.PEM)
+	if err := cas.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	check("after the reload, first CA", fromFirst, false)
+	check("after the reload, second CA", fromSecond, true)
+
+	tlstest.Write(t, dir, "clients.pem", []byte("not a certificate"))
+	if err := cas.Reload(); err == nil || !strings.Contains(err.Error(), "no PEM certificate") {
+		t.Fatalf("reload of a broken file: %v", err)
+	}
+	check("after a failed reload, second CA", fromSecond, true)
 }
 
 func TestSelfSigned(t *testing.T) {
@@ -312,6 +381,9 @@ func TestConfigErrors(t *testing.T) {
 	}
 	if _, err := tlsconf.NewReloader(filepath.Join(dir, "nope.pem"), ""); err == nil {
 		t.Error("reloader of a missing file succeeded")
+	}
+	if _, err := tlsconf.NewCAPool(notPEM); err == nil || !strings.Contains(err.Error(), "client CA") {
+		t.Errorf("CA pool of a file with no certificate: %v", err)
 	}
 }
 

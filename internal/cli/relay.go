@@ -57,6 +57,9 @@ func runRelay(ctx context.Context, env *Env, o *relayOptions, fromArg, toArg str
 	if err != nil {
 		return err
 	}
+	if err := o.dial.secure.check(env, to); err != nil {
+		return err
+	}
 	dial := o.dial.dialer(env, to)
 	if from.Scheme == addr.Stdio {
 		// One "connection": the terminal itself.

@@ -52,6 +52,19 @@ func (f *secureDialFlags) register(fs *pflag.FlagSet) {
 	f.via.register(fs)
 }
 
+// check reports a bad dial option for target a before anything listens or
+// dials: a relay would otherwise report it only when its first client
+// comes.
+func (f *secureDialFlags) check(env *Env, a addr.Addr) error {
+	if isCommand(a) {
+		return nil
+	}
+	if _, err := f.tls.transport(env, a); err != nil {
+		return err
+	}
+	return f.via.check(a)
+}
+
 // dial opens the transport to a (through proxies when --via is given), then
 // runs the TLS handshake when a is a TLS address. exec: and sh: addresses
 // start a program instead.

@@ -107,6 +107,30 @@ func (f *viaFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.sendProxy, "send-proxy-protocol", "", "send a PROXY protocol header (v1 or v2) naming the client before any data")
 }
 
+// check reports a bad --via or --send-proxy-protocol for a target a
+// before anything is dialed.
+func (f *viaFlags) check(a addr.Addr) error {
+	if f.sendProxy != "" {
+		if _, err := proxyheader.ParseVersion(f.sendProxy); err != nil {
+			return usagef("--send-proxy-protocol: %w", err)
+		}
+	}
+	if len(f.via) == 0 {
+		return nil
+	}
+	switch a.Scheme {
+	case addr.TCP, addr.TCP4, addr.TCP6, addr.TLS, addr.TLS4, addr.TLS6:
+	default:
+		return usagef("--via reaches TCP addresses only, not %s", a)
+	}
+	for _, s := range f.via {
+		if _, err := via.Parse(s); err != nil {
+			return usagef("--via: %w", err)
+		}
+	}
+	return nil
+}
+
 func (f *viaFlags) dial(ctx context.Context, env *Env, ep *endpoint.Config, a addr.Addr) (net.Conn, error) {
 	var version byte
 	if f.sendProxy != "" {

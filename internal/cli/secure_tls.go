@@ -39,7 +39,7 @@ type tlsListenFlags struct {
 func (f *tlsListenFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.certFile, "tls-cert", "", "tls:// listener: PEM certificate chain (reloaded on SIGHUP; default: a self-signed one)")
 	fs.StringVar(&f.keyFile, "tls-key", "", "tls:// listener: PEM private key of --tls-cert (default: in the --tls-cert file)")
-	fs.StringVar(&f.clientCA, "tls-client-ca", "", "tls:// listener: require client certificates signed by a CA in this PEM file (mutual TLS)")
+	fs.StringVar(&f.clientCA, "tls-client-ca", "", "tls:// listener: require client certificates signed by a CA in this PEM file (mutual TLS; reloaded on SIGHUP)")
 	fs.StringSliceVar(&f.alpn, "tls-alpn", nil, "tls:// listener: application protocols to offer (ALPN), e.g. h2,http/1.1")
 	fs.StringVar(&f.minVersion, "tls-min-version", "1.2", "lowest TLS version accepted: 1.2 or 1.3")
 	fs.DurationVar(&f.handshakeTimeout, "tls-handshake-timeout", tlsconf.DefaultHandshakeTimeout, "tls:// listener: drop clients that have not finished the TLS handshake by then")
@@ -47,7 +47,7 @@ func (f *tlsListenFlags) register(fs *pflag.FlagSet) {
 
 // listen opens a's listener. For a TLS address it listens on TCP and
 // prepares the server configuration that middleware applies; SIGHUP then
-// reloads --tls-cert and --tls-key until ctx ends.
+// reloads --tls-cert, --tls-key and --tls-client-ca until ctx ends.
 func (f *tlsListenFlags) listen(ctx context.Context, env *Env, ep *endpoint.Config, a addr.Addr) (net.Listener, error) {
 	if !a.IsTLS() {
 		if f.certFile != "" || f.keyFile != "" || f.clientCA != "" {
@@ -59,12 +59,18 @@ func (f *tlsListenFlags) listen(ctx context.Context, env *Env, ep *endpoint.Conf
 	if err != nil {
 		return nil, usagef("--tls-min-version: %w", err)
 	}
-	src, err := f.certificates(ctx, env, a)
+	src, certs, err := f.certificates(env, a)
 	if err != nil {
 		return nil, err
 	}
+	var cas *tlsconf.CAPool
+	if f.clientCA != "" {
+		if cas, err = tlsconf.NewCAPool(f.clientCA); err != nil {
+			return nil, fmt.Errorf("listen %s: %w", a, err)
+		}
+	}
 	cfg, err := tlsconf.ServerConfig(tlsconf.ServerOptions{
-		Certificates: src, ClientCAFile: f.clientCA, ALPN: f.alpn, MinVersion: minV,
+		Certificates: src, ClientCAs: cas, ALPN: f.alpn, MinVersion: minV,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", a, err)
@@ -73,35 +79,36 @@ func (f *tlsListenFlags) listen(ctx context.Context, env *Env, ep *endpoint.Conf
 	if err != nil {
 		return nil, renameAddr(err, tcpOf(a), a)
 	}
+	watchReload(ctx, env, certs, cas)
 	f.cfg = cfg
 	return ln, nil
 }
 
-// certificates returns the listener's certificate source: the files, watched
-// for SIGHUP, or a fresh self-signed certificate whose fingerprint is logged.
-func (f *tlsListenFlags) certificates(ctx context.Context, env *Env, a addr.Addr) (tlsconf.CertificateSource, error) {
+// certificates returns the listener's certificate source: the files, with
+// the Reloader that SIGHUP uses, or a fresh self-signed certificate whose
+// fingerprint is logged (and no Reloader).
+func (f *tlsListenFlags) certificates(env *Env, a addr.Addr) (tlsconf.CertificateSource, *tlsconf.Reloader, error) {
 	if f.certFile == "" && f.keyFile == "" {
 		cert, err := tlsconf.SelfSigned(a.Host)
 		if err != nil {
-			return nil, fmt.Errorf("listen %s: %w", a, err)
+			return nil, nil, fmt.Errorf("listen %s: %w", a, err)
 		}
 		env.Logger.Info("generated a temporary self-signed ECDSA certificate; use --tls-cert and --tls-key for a permanent one")
 		env.Logger.Info("SHA-256 fingerprint: " + tlsconf.Fingerprint(cert.Certificate[0]))
-		watchReload(ctx, env, nil)
-		return tlsconf.Static{Cert: cert}, nil
+		return tlsconf.Static{Cert: cert}, nil, nil
 	}
 	r, err := tlsconf.NewReloader(f.certFile, f.keyFile)
 	if err != nil {
-		return nil, fmt.Errorf("listen %s: %w", a, err)
+		return nil, nil, fmt.Errorf("listen %s: %w", a, err)
 	}
-	watchReload(ctx, env, r)
-	return r, nil
+	return r, r, nil
 }
 
-// watchReload reloads r's files on every SIGHUP until ctx ends. A failed
-// reload keeps the certificate in use. With no files (r nil, a self-signed
-// certificate) SIGHUP is logged and ignored rather than ending the server.
-func watchReload(ctx context.Context, env *Env, r *tlsconf.Reloader) {
+// watchReload reloads the certificate files (r) and the client CA file
+// (cas) on every SIGHUP until ctx ends; either may be nil. A failed reload
+// keeps what is in use. With nothing to reload (a self-signed certificate)
+// SIGHUP is logged and ignored rather than ending the server.
+func watchReload(ctx context.Context, env *Env, r *tlsconf.Reloader, cas *tlsconf.CAPool) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	go func() {
@@ -111,15 +118,24 @@ func watchReload(ctx context.Context, env *Env, r *tlsconf.Reloader) {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				if r == nil {
-					env.Logger.Info("SIGHUP: nothing to reload (self-signed certificate)")
-					continue
-				}
+			}
+			if r == nil && cas == nil {
+				env.Logger.Info("SIGHUP: nothing to reload (self-signed certificate)")
+				continue
+			}
+			if r != nil {
 				if err := r.Reload(); err != nil {
 					env.Logger.Error("SIGHUP: keeping the old certificate", "err", err)
-					continue
+				} else {
+					env.Logger.Info("SIGHUP: reloaded the certificate", "sha256", tlsconf.Fingerprint(r.Certificate().Certificate[0]))
 				}
-				env.Logger.Info("SIGHUP: reloaded the certificate", "sha256", tlsconf.Fingerprint(r.Certificate().Certificate[0]))
+			}
+			if cas != nil {
+				if err := cas.Reload(); err != nil {
+					env.Logger.Error("SIGHUP: keeping the old client CAs", "err", err)
+				} else {
+					env.Logger.Info("SIGHUP: reloaded the client CAs")
+				}
 			}
 		}
 	}()
