@@ -15,21 +15,28 @@ import (
 	"sockit/internal/testutil"
 )
 
+// serveHolding starts sockit serve --echo with --grace and one client
+// connection that has echoed a line, and returns them.
+func serveHolding(t *testing.T, grace string) (*proc, string, net.Conn, *bufio.Reader) {
+	t.Helper()
+	srv, address := sockit(t, "serve", "127.0.0.1:0", "--echo", "--grace", grace)
+	c, err := net.DialTimeout("tcp", address, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	r := bufio.NewReader(c)
+	echo(t, c, r, "before\n")
+	return srv, address, c, r
+}
+
 // SIGINT and SIGTERM: sockit serve stops accepting at once, lets the
 // connection in flight finish within --grace, and exits 0.
 func TestSignalDrainsWithinGrace(t *testing.T) {
 	for _, sig := range []os.Signal{sigINT, sigTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
-			srv, address := sockit(t, "serve", "127.0.0.1:0", "--echo", "--grace", "30s")
-			c, err := net.DialTimeout("tcp", address, 5*time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(20 * time.Second))
-			r := bufio.NewReader(c)
-			echo(t, c, r, "before\n")
-
+			srv, address, c, r := serveHolding(t, "30s")
 			srv.Signal(sig)
 			srv.Stderr.Wait(t, regexp.MustCompile(`^shutting down active=1 grace=30s`), 10*time.Second)
 			waitRefused(t, address)
@@ -55,15 +62,7 @@ func TestSignalDrainsWithinGrace(t *testing.T) {
 func TestSignalGraceExpires(t *testing.T) {
 	for _, sig := range []os.Signal{sigINT, sigTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
-			srv, address := sockit(t, "serve", "127.0.0.1:0", "--echo", "--grace", "300ms")
-			c, err := net.DialTimeout("tcp", address, 5*time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(20 * time.Second))
-			r := bufio.NewReader(c)
-			echo(t, c, r, "hold\n")
+			srv, _, _, r := serveHolding(t, "300ms")
 			begin := time.Now()
 			srv.Signal(sig)
 			if code := srv.Exit(10 * time.Second); code != 0 {
@@ -83,15 +82,7 @@ func TestSignalGraceExpires(t *testing.T) {
 func TestSecondSignalStopsAtOnce(t *testing.T) {
 	for _, sig := range []os.Signal{sigINT, sigTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
-			srv, address := sockit(t, "serve", "127.0.0.1:0", "--echo", "--grace", "30s")
-			c, err := net.DialTimeout("tcp", address, 5*time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(20 * time.Second))
-			r := bufio.NewReader(c)
-			echo(t, c, r, "hold\n")
+			srv, _, _, r := serveHolding(t, "30s")
 			srv.Signal(sig)
 			srv.Stderr.Wait(t, regexp.MustCompile(`^shutting down active=1 grace=30s`), 10*time.Second)
 			srv.Signal(sig)
