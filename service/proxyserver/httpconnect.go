@@ -15,6 +15,7 @@ import (
 
 	"sockit/relay"
 	"sockit/server"
+	"sockit/service"
 )
 
 // MaxRequestHeader bounds the size of a CONNECT request with its headers.
@@ -43,7 +44,7 @@ func (h *HTTPConnect) ServeConn(ctx context.Context, conn net.Conn) error {
 		return server.WithReason(server.ReasonProtocol, fmt.Errorf("http-connect: %w", err))
 	}
 	conn.SetDeadline(time.Time{}) // the dial has its own timeout
-	target, err := h.dial(ctx, host, port)
+	target, err := service.DialAside(ctx, service.DialerFunc(func(ctx context.Context) (net.Conn, error) { return h.dial(ctx, host, port) }))
 	if err != nil {
 		if errors.Is(err, ErrDenied) {
 			writeStatus(conn, http.StatusForbidden, "")

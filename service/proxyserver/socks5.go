@@ -15,6 +15,7 @@ import (
 
 	"sockit/relay"
 	"sockit/server"
+	"sockit/service"
 )
 
 // SOCKS5 is a SOCKS5 server (RFC 1928) for the CONNECT command, with
@@ -65,7 +66,7 @@ func (s *SOCKS5) ServeConn(ctx context.Context, conn net.Conn) error {
 		return server.WithReason(server.ReasonProtocol, fmt.Errorf("socks5: %w", err))
 	}
 	conn.SetDeadline(time.Time{}) // the dial has its own timeout
-	target, err := s.dial(ctx, host, port)
+	target, err := service.DialAside(ctx, service.DialerFunc(func(ctx context.Context) (net.Conn, error) { return s.dial(ctx, host, port) }))
 	if err != nil {
 		writeReply(conn, replyCode(err), nil)
 		if errors.Is(err, ErrDenied) {
