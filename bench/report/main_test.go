@@ -92,3 +92,18 @@ func TestReadRawRejectsStrangeNames(t *testing.T) {
 		t.Error("no error for a badly named result")
 	}
 }
+
+func TestTicks(t *testing.T) {
+	for _, tc := range []struct {
+		f    func(float64) string
+		v    float64
+		want string
+	}{
+		{countTick, 100, "100"}, {countTick, 2000, "2k"}, {countTick, 50000, "50k"}, {countTick, 1e6, "1M"},
+		{microsTick, 20, "20 µs"}, {microsTick, 500, "500 µs"}, {microsTick, 5000, "5 ms"}, {microsTick, 1e7, "10 s"},
+	} {
+		if got := tc.f(tc.v); got != tc.want {
+			t.Errorf("tick(%v) = %q, want %q", tc.v, got, tc.want)
+		}
+	}
+}

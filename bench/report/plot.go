@@ -24,6 +24,7 @@ type chart struct {
 	b             strings.Builder
 	title, xlabel string
 	ylabel        string
+	ytick         func(float64) string // labels the y grid lines
 	xticks        []string
 	ymin, ymax    float64 // data range, log scale
 	legend        int
@@ -60,7 +61,7 @@ func (c *chart) begin() {
 			}
 			y := c.y(v)
 			fmt.Fprintf(&c.b, `<line x1="%.0f" y1="%.1f" x2="%.0f" y2="%.1f" stroke="#ddd"/>`+"\n", padL, y, plotW-padR, y)
-			fmt.Fprintf(&c.b, `<text x="%.0f" y="%.1f" text-anchor="end">%s</text>`+"\n", padL-6, y+4, human(v))
+			fmt.Fprintf(&c.b, `<text x="%.0f" y="%.1f" text-anchor="end">%s</text>`+"\n", padL-6, y+4, c.ytick(v))
 		}
 	}
 }
@@ -115,7 +116,7 @@ func writePlots(dir string, ms []Median) error {
 	}
 	ss := servers(ms, "greet")
 	// Rate against concurrency.
-	rc := &chart{title: "Greeting rate against concurrency (median)", xlabel: "concurrent clients", ylabel: "connections/s (log)"}
+	rc := &chart{title: "Greeting rate against concurrency (median)", xlabel: "concurrent clients", ylabel: "connections/s (log)", ytick: countTick}
 	var vals []float64
 	for _, c := range cs {
 		rc.xticks = append(rc.xticks, fmt.Sprint(c))
@@ -146,7 +147,7 @@ func writePlots(dir string, ms []Median) error {
 			c = 64
 		}
 	}
-	lc := &chart{title: fmt.Sprintf("Greeting latency at %d clients (median of runs)", c), xlabel: "percentile", ylabel: "connect to close, µs (log)",
+	lc := &chart{title: fmt.Sprintf("Greeting latency at %d clients (median of runs)", c), xlabel: "percentile", ylabel: "connect to close (log)", ytick: microsTick,
 		xticks: []string{"p50", "p90", "p99", "p99.9"}}
 	vals = vals[:0]
 	for _, s := range ss {
@@ -162,4 +163,27 @@ func writePlots(dir string, ms []Median) error {
 		}
 	}
 	return lc.write(filepath.Join(dir, "greet-latency.svg"))
+}
+
+// countTick labels a grid line of a count: 500, 2k, 1M.
+func countTick(v float64) string {
+	switch {
+	case v >= 1e6:
+		return fmt.Sprintf("%.3gM", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.3gk", v/1e3)
+	}
+	return fmt.Sprintf("%.3g", v)
+}
+
+// microsTick labels a grid line of a duration in microseconds: 200 µs,
+// 5 ms, 1 s.
+func microsTick(v float64) string {
+	switch {
+	case v >= 1e6:
+		return fmt.Sprintf("%.3g s", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.3g ms", v/1e3)
+	}
+	return fmt.Sprintf("%.3g µs", v)
 }
