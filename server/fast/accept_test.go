@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -95,4 +96,45 @@ func TestGreetBurstsAfterSingleClient(t *testing.T) {
 	testutil.Eventually(t, 10*time.Second, "a connection line for every client", func() bool {
 		return log.count("Got connection from 127.0.0.1:") >= want
 	})
+}
+
+// TestGreetSurvivesResets: clients that reset before, during or after the
+// greeting (some after sending bytes the server never reads) cost the
+// greeting loop nothing: the clients around them get whole greetings, and
+// the lingering sockets are all closed in the end.
+func TestGreetSurvivesResets(t *testing.T) {
+	srv := &fast.Server{Service: fast.Greet, Message: []byte(greeting)}
+	addr, _ := start(t, srv)
+	base := fdCount(t)
+	for i := range 300 {
+		c := dial(t, addr)
+		switch i % 3 {
+		case 0: // reset at once
+		case 1: // talk, then reset with the greeting unread
+			c.Write([]byte("hello\n"))
+		case 2: // read the greeting, then reset instead of closing
+			if got, err := io.ReadAll(c); err != nil || string(got) != greeting {
+				t.Fatalf("client %d: %q, %v", i, got, err)
+			}
+		}
+		c.SetLinger(0)
+		c.Close()
+		if i%10 == 0 {
+			c := dial(t, addr)
+			if got, err := io.ReadAll(c); err != nil || string(got) != greeting {
+				t.Fatalf("a client after %d resets: %q, %v", i, got, err)
+			}
+			c.Close()
+		}
+	}
+	testutil.Eventually(t, 10*time.Second, "every greeted socket closed", func() bool { return fdCount(t) <= base })
+}
+
+// fdCount returns the number of descriptors this process holds.
+func fdCount(t *testing.T) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
 }
