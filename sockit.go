@@ -45,24 +45,11 @@ func Listen(ctx context.Context, address string) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", a, err)
 	}
-	ln, err := c.Listen(ctx, plain(a))
+	ln, err := c.Listen(ctx, a.Transport())
 	if err != nil {
 		return nil, err
 	}
 	return tls.NewListener(ln, cfg), nil
-}
-
-// plain returns the TCP address under a TLS address.
-func plain(a addr.Addr) addr.Addr {
-	switch a.Scheme {
-	case addr.TLS4:
-		a.Scheme = addr.TCP4
-	case addr.TLS6:
-		a.Scheme = addr.TCP6
-	default:
-		a.Scheme = addr.TCP
-	}
-	return a
 }
 
 // Dial connects to address, written in sockit's address syntax.
@@ -81,7 +68,7 @@ func Dial(ctx context.Context, address string) (net.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect %s: %w", a, err)
 	}
-	conn, err := c.Dial(ctx, plain(a))
+	conn, err := c.Dial(ctx, a.Transport())
 	if err != nil {
 		return nil, err
 	}

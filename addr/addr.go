@@ -237,3 +237,17 @@ func (a Addr) IsDatagram() bool {
 func (a Addr) IsTLS() bool {
 	return a.Scheme == TLS || a.Scheme == TLS4 || a.Scheme == TLS6
 }
+
+// Transport returns the TCP address a TLS address runs over (tls4:// over
+// tcp4://, and so on); any other address is returned as it is.
+func (a Addr) Transport() Addr {
+	switch a.Scheme {
+	case TLS:
+		a.Scheme = TCP
+	case TLS4:
+		a.Scheme = TCP4
+	case TLS6:
+		a.Scheme = TCP6
+	}
+	return a
+}

@@ -154,3 +154,20 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestTransport(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"tls://localhost:443", "tcp://localhost:443"},
+		{"tls4://127.0.0.1:443", "tcp4://127.0.0.1:443"},
+		{"tls6://[::1]:443", "tcp6://[::1]:443"},
+		{"udp://127.0.0.1:53", "udp://127.0.0.1:53"},
+	} {
+		a, err := Parse(tt.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := a.Transport().String(); got != tt.want {
+			t.Errorf("%s: Transport %s, want %s", tt.in, got, tt.want)
+		}
+	}
+}

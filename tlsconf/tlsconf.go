@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 )
 
 // DefaultMinVersion is the lowest protocol version sockit accepts unless told
@@ -62,10 +63,19 @@ func ServerConfig(o ServerOptions) (*tls.Config, error) {
 	if o.ClientCAs != nil {
 		cfg.ClientCAs = o.ClientCAs.Pool()
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+		// Handshakes use a config made for the pool in use, made again
+		// only after the pool was reloaded.
 		base := cfg.Clone()
+		var cur atomic.Pointer[tls.Config]
+		cur.Store(base)
 		cfg.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			pool := o.ClientCAs.Pool()
+			if c := cur.Load(); c.ClientCAs == pool {
+				return c, nil
+			}
 			c := base.Clone()
-			c.ClientCAs = o.ClientCAs.Pool()
+			c.ClientCAs = pool
+			cur.Store(c)
 			return c, nil
 		}
 	}

@@ -165,25 +165,26 @@ func writePlots(dir string, ms []Median) error {
 	return lc.write(filepath.Join(dir, "greet-latency.svg"))
 }
 
-// countTick labels a grid line of a count: 500, 2k, 1M.
-func countTick(v float64) string {
-	switch {
-	case v >= 1e6:
-		return fmt.Sprintf("%.3gM", v/1e6)
-	case v >= 1e3:
-		return fmt.Sprintf("%.3gk", v/1e3)
+// unit is a scale for tick labels: values from size up are written in it.
+type unit struct {
+	size   float64
+	suffix string
+}
+
+// scaled writes v in the largest of units (largest first, the last of
+// size 1) that it reaches.
+func scaled(v float64, units []unit) string {
+	for _, u := range units {
+		if v >= u.size || u.size == 1 {
+			return fmt.Sprintf("%.3g%s", v/u.size, u.suffix)
+		}
 	}
 	return fmt.Sprintf("%.3g", v)
 }
 
+// countTick labels a grid line of a count: 500, 2k, 1M.
+func countTick(v float64) string { return scaled(v, []unit{{1e6, "M"}, {1e3, "k"}, {1, ""}}) }
+
 // microsTick labels a grid line of a duration in microseconds: 200 µs,
 // 5 ms, 1 s.
-func microsTick(v float64) string {
-	switch {
-	case v >= 1e6:
-		return fmt.Sprintf("%.3g s", v/1e6)
-	case v >= 1e3:
-		return fmt.Sprintf("%.3g ms", v/1e3)
-	}
-	return fmt.Sprintf("%.3g µs", v)
-}
+func microsTick(v float64) string { return scaled(v, []unit{{1e6, " s"}, {1e3, " ms"}, {1, " µs"}}) }

@@ -1,28 +1,26 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"os"
-	"os/signal"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"sockit/internal/cli"
+	"sockit/internal/testutil"
 )
 
 // TestMain lets testscript run this test binary as the sockit command (and as
 // nc and ncat, which select the ncat front end by argv[0]).
 func TestMain(m *testing.M) {
 	run := func() {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		ctx, cancel := cli.SignalContext()
 		code := cli.Main(ctx, os.Args[0], os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-		stop()
+		cancel()
 		os.Exit(code)
 	}
 	testscript.Main(m, map[string]func(){"sockit": run, "ncat": run, "nc": run})
@@ -48,19 +46,9 @@ func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: freeport NAME...")
 	}
 	for _, name := range args {
-		for {
-			l, err := net.Listen("tcp", "127.0.0.1:0")
-			ts.Check(err)
-			port := l.Addr().(*net.TCPAddr).Port
-			l.Close()
-			u, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(port))
-			if err != nil {
-				continue
-			}
-			u.Close()
-			ts.Setenv(name, strconv.Itoa(port))
-			break
-		}
+		port, err := testutil.PickFreePort()
+		ts.Check(err)
+		ts.Setenv(name, strconv.Itoa(port))
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -100,6 +101,11 @@ func parseRate(s string) (float64, error) {
 type viaFlags struct {
 	via       []string
 	sendProxy string
+
+	once    sync.Once
+	version byte        // of the PROXY protocol header; 0: none
+	chain   []via.Proxy // parsed from via
+	err     error
 }
 
 func (f *viaFlags) register(fs *pflag.FlagSet) {
@@ -107,59 +113,63 @@ func (f *viaFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.sendProxy, "send-proxy-protocol", "", "send a PROXY protocol header (v1 or v2) naming the client before any data")
 }
 
-// check reports a bad --via or --send-proxy-protocol for a target a
-// before anything is dialed.
-func (f *viaFlags) check(a addr.Addr) error {
-	if f.sendProxy != "" {
-		if _, err := proxyheader.ParseVersion(f.sendProxy); err != nil {
-			return usagef("--send-proxy-protocol: %w", err)
+// parse parses the flags, once per command.
+func (f *viaFlags) parse() error {
+	f.once.Do(func() {
+		if f.sendProxy != "" {
+			if f.version, f.err = proxyheader.ParseVersion(f.sendProxy); f.err != nil {
+				f.err = usagef("--send-proxy-protocol: %w", f.err)
+				return
+			}
 		}
+		for _, s := range f.via {
+			p, err := via.Parse(s)
+			if err != nil {
+				f.err = usagef("--via: %w", err)
+				return
+			}
+			f.chain = append(f.chain, p)
+		}
+	})
+	return f.err
+}
+
+// check reports a bad --via or --send-proxy-protocol for target a (or the
+// TCP address under it) before anything is dialed.
+func (f *viaFlags) check(a addr.Addr) error {
+	if err := f.parse(); err != nil {
+		return err
 	}
-	if len(f.via) == 0 {
-		return nil
-	}
-	switch a.Scheme {
-	case addr.TCP, addr.TCP4, addr.TCP6, addr.TLS, addr.TLS4, addr.TLS6:
-	default:
-		return usagef("--via reaches TCP addresses only, not %s", a)
-	}
-	for _, s := range f.via {
-		if _, err := via.Parse(s); err != nil {
-			return usagef("--via: %w", err)
+	if len(f.chain) > 0 {
+		switch a.Transport().Scheme {
+		case addr.TCP, addr.TCP4, addr.TCP6:
+		default:
+			return usagef("--via reaches TCP addresses only, not %s", a)
 		}
 	}
 	return nil
 }
 
 func (f *viaFlags) dial(ctx context.Context, env *Env, ep *endpoint.Config, a addr.Addr) (net.Conn, error) {
-	var version byte
-	if f.sendProxy != "" {
-		v, err := proxyheader.ParseVersion(f.sendProxy)
-		if err != nil {
-			return nil, usagef("--send-proxy-protocol: %w", err)
-		}
-		version = v
+	if err := f.check(a); err != nil {
+		return nil, err
 	}
 	var conn net.Conn
-	if len(f.via) == 0 {
-		c, err := ep.Dial(ctx, a)
-		if err != nil {
-			return nil, err
-		}
-		conn = c
+	var err error
+	if len(f.chain) == 0 {
+		conn, err = ep.Dial(ctx, a)
 	} else {
-		c, err := f.dialVia(ctx, ep, a)
-		if err != nil {
-			return nil, err
-		}
-		conn = c
+		conn, err = f.dialVia(ctx, ep, a)
 	}
-	if version != 0 {
+	if err != nil {
+		return nil, err
+	}
+	if f.version != 0 {
 		src, dst := conn.LocalAddr(), conn.RemoteAddr()
 		if c, ok := middleware.ClientFrom(ctx); ok {
 			src, dst = c.Remote, c.Local
 		}
-		if err := proxyheader.Write(conn, version, src, dst); err != nil {
+		if err := proxyheader.Write(conn, f.version, src, dst); err != nil {
 			conn.Close()
 			return nil, fmt.Errorf("connect %s: %w", a, err)
 		}
@@ -169,26 +179,13 @@ func (f *viaFlags) dial(ctx context.Context, env *Env, ep *endpoint.Config, a ad
 
 // dialVia reaches a TCP address through the --via chain.
 func (f *viaFlags) dialVia(ctx context.Context, ep *endpoint.Config, a addr.Addr) (net.Conn, error) {
-	switch a.Scheme {
-	case addr.TCP, addr.TCP4, addr.TCP6:
-	default:
-		return nil, usagef("--via reaches TCP addresses only, not %s", a)
-	}
-	chain := make([]via.Proxy, 0, len(f.via))
-	for _, s := range f.via {
-		p, err := via.Parse(s)
-		if err != nil {
-			return nil, usagef("--via: %w", err)
-		}
-		chain = append(chain, p)
-	}
 	if ep.DialTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, ep.DialTimeout)
 		defer cancel()
 	}
 	d := &net.Dialer{}
-	conn, err := via.Dial(ctx, d, chain, a.HostPort())
+	conn, err := via.Dial(ctx, d, f.chain, a.HostPort())
 	if err != nil {
 		return nil, fmt.Errorf("connect %s: %w", a, err)
 	}

@@ -75,9 +75,9 @@ func (f *tlsListenFlags) listen(ctx context.Context, env *Env, ep *endpoint.Conf
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", a, err)
 	}
-	ln, err := ep.Listen(ctx, tcpOf(a))
+	ln, err := ep.Listen(ctx, a.Transport())
 	if err != nil {
-		return nil, renameAddr(err, tcpOf(a), a)
+		return nil, renameAddr(err, a.Transport(), a)
 	}
 	watchReload(ctx, env, certs, cas)
 	f.cfg = cfg
@@ -151,19 +151,6 @@ func (f *tlsListenFlags) middleware(env *Env) []server.Middleware {
 	return append(mw, execsvc.AttachPeer)
 }
 
-// tcpOf returns the TCP address under a TLS address.
-func tcpOf(a addr.Addr) addr.Addr {
-	switch a.Scheme {
-	case addr.TLS:
-		a.Scheme = addr.TCP
-	case addr.TLS4:
-		a.Scheme = addr.TCP4
-	case addr.TLS6:
-		a.Scheme = addr.TCP6
-	}
-	return a
-}
-
 // renameAddr makes an error about the TCP address under a TLS address name
 // the address the user gave, keeping the error chain for errors.Is.
 func renameAddr(err error, transport, a addr.Addr) error {
@@ -227,7 +214,7 @@ func (f *tlsDialFlags) transport(env *Env, a addr.Addr) (addr.Addr, error) {
 		if _, err := f.config(env, a); err != nil {
 			return a, err
 		}
-		return tcpOf(a), nil
+		return a.Transport(), nil
 	}
 	if len(f.trust) > 0 || f.insecure || f.serverName != "" || f.certFile != "" {
 		return a, usagef("TLS client options need a tls:// address to connect to, not %s", a)

@@ -258,10 +258,20 @@ func Run(t testing.TB, timeout time.Duration, stdin io.Reader, prog string, args
 // that cannot report the port they chose.
 func FreePort(t testing.TB) int {
 	t.Helper()
+	port, err := PickFreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
+// PickFreePort is FreePort for callers without a testing.TB (testscript
+// commands).
+func PickFreePort() (int, error) {
 	for range 100 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			t.Fatal(err)
+			return 0, err
 		}
 		port := l.Addr().(*net.TCPAddr).Port
 		l.Close()
@@ -270,10 +280,9 @@ func FreePort(t testing.TB) int {
 			continue
 		}
 		u.Close()
-		return port
+		return port, nil
 	}
-	t.Fatal("no free port")
-	return 0
+	return 0, errors.New("no port free for both TCP and UDP on 127.0.0.1")
 }
 
 // NoPanic fails the test if stderr holds a panic trace.

@@ -218,23 +218,7 @@ func messages(stderr string) string {
 }
 
 // freePort returns a port free on 127.0.0.1 for both TCP and UDP.
-func freePort(t *testing.T) string {
-	t.Helper()
-	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		u, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(port))
-		if err != nil {
-			continue
-		}
-		u.Close()
-		return strconv.Itoa(port)
-	}
-}
+func freePort(t *testing.T) string { return strconv.Itoa(testutil.FreePort(t)) }
 
 // listenPeer starts p as a listener with -v (its "Listening on" line is the
 // readiness signal) and waits until it listens.

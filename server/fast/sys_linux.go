@@ -23,6 +23,9 @@ import (
 //     any system call.
 
 // syscall3 makes a system call of up to three arguments, raw on a raw loop.
+// Its arguments must not be pointers: only a uintptr(unsafe.Pointer(...))
+// written in the call to a unix.Syscall function itself keeps its object
+// where it is, so the calls that pass buffers make their own.
 func (l *loop) syscall3(trap, a1, a2, a3 uintptr) (uintptr, unix.Errno) {
 	var r uintptr
 	var e unix.Errno
@@ -98,7 +101,13 @@ func (l *loop) shutdownWrite(fd int) unix.Errno {
 
 // readSocket reads from fd into p.
 func (l *loop) readSocket(fd int, p []byte) (int, unix.Errno) {
-	r, e := l.syscall3(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	var r uintptr
+	var e unix.Errno
+	if l.raw {
+		r, _, e = unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	} else {
+		r, _, e = unix.Syscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	}
 	if e != 0 {
 		return -1, e
 	}
