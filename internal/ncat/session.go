@@ -115,11 +115,15 @@ func (s *session) sendStdin(ctx context.Context, datagram bool) sessionEnd {
 				p = tr.translate(p)
 			}
 			s.touch()
+			// Recorded before it is sent, as the fan-out does: once the
+			// peer has it, its answer (and the session's end, which
+			// closes the -o file) can come before this goroutine runs
+			// again.
+			s.rec.record(p)
 			if werr := s.write(p); werr != nil {
 				return sessionEnd{fmt.Errorf("send: %w", werr)}
 			}
 			s.sent.Add(int64(len(p)))
-			s.rec.record(p)
 			if s.cfg.Delay > 0 && !sleepCtx(ctx, s.cfg.Delay) {
 				return sessionEnd{ctx.Err()}
 			}
