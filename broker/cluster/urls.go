@@ -56,6 +56,10 @@ func parseURL(s string) (string, error) {
 	if host == "" {
 		return "", errors.New("no host")
 	}
+	if strings.Contains(host, ":") && !strings.HasPrefix(u.Host, "[") {
+		// "nats://::1" splits as host ":" port "1"; say what was meant.
+		return "", fmt.Errorf("IPv6 host %q needs brackets: nats://[ADDR]:PORT", u.Host)
+	}
 	if strings.HasSuffix(u.Host, ":") {
 		return "", errors.New("empty port")
 	}

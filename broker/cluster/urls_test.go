@@ -29,6 +29,9 @@ func TestParseURLs(t *testing.T) {
 		{"nats://h:1?q=1", nil, "want only"},
 		{"nats://a:1,ftp://b", nil, `"ftp://b"`},
 		{"nats://[::1", nil, "missing ']'"},
+		{"tls://::1", nil, "needs brackets"},
+		{"tls://:::1", nil, "needs brackets"},
+		{"tls://[:]:1", nil, "invalid host"},
 	}
 	for _, tt := range tests {
 		got, err := ParseURLs(tt.in)
@@ -47,7 +50,7 @@ func TestParseURLs(t *testing.T) {
 // FuzzParseURLs checks that ParseURLs never panics, that what it accepts is
 // canonical (parsing it again gives the same), and errors are one line.
 func FuzzParseURLs(f *testing.F) {
-	for _, s := range []string{"nats://127.0.0.1:4222", "nats://a,tls://[::1]:1", "nats://u:p@h", "nats://h:", "x"} {
+	for _, s := range []string{"nats://127.0.0.1:4222", "nats://a,tls://[::1]:1", "nats://u:p@h", "nats://h:", "x", "tls://::1"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
