@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -265,15 +266,32 @@ func FreePort(t testing.TB) int {
 	return port
 }
 
+// FreePortString is FreePort as a command-line argument.
+func FreePortString(t testing.TB) string {
+	t.Helper()
+	return strconv.Itoa(FreePort(t))
+}
+
 // PickFreePort is FreePort for callers without a testing.TB (testscript
 // commands).
+//
+// It picks at random below the kernel's ephemeral port range, not with
+// "127.0.0.1:0": a port from that range can be taken, between the pick and
+// the peer's bind, as the local port of some client's connection (the
+// 10,000-client tests open that many at once, perhaps in another test
+// process), and the peer's bind then fails with EADDRINUSE.
 func PickFreePort() (int, error) {
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
+	lo, hi := 20000, ephemeralLow()
+	for range 200 {
+		port := 0 // the kernel's choice, when the range below is too small
+		if hi-lo >= 1000 {
+			port = lo + rand.IntN(hi-lo)
 		}
-		port := l.Addr().(*net.TCPAddr).Port
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue
+		}
+		port = l.Addr().(*net.TCPAddr).Port
 		l.Close()
 		u, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(port))
 		if err != nil {
@@ -283,6 +301,24 @@ func PickFreePort() (int, error) {
 		return port, nil
 	}
 	return 0, errors.New("no port free for both TCP and UDP on 127.0.0.1")
+}
+
+// ephemeralLow returns the first port of the kernel's ephemeral range
+// (Linux's default when it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 32768
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 32768
+	}
+	return n
 }
 
 // NoPanic fails the test if stderr holds a panic trace.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -38,15 +39,6 @@ func greetFrom(t *testing.T, src, address string) (string, int) {
 	return string(b), c.LocalAddr().(*net.TCPAddr).Port
 }
 
-func freePort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-}
-
 // HAProxy with send-proxy-v2 in front of sockit serve --proxy-protocol: the
 // connection log names the original client (address and port), and --deny
 // applies to it; garbage, missing and stalled headers sent straight to
@@ -55,7 +47,7 @@ func TestHAProxySendProxyV2(t *testing.T) {
 	haproxy := testutil.NeedCommand(t, "haproxy")
 	plain, plainAddr := serve(t, "127.0.0.1:0", "--proxy-protocol", "--header-timeout", "500ms")
 	guarded, guardedAddr := serve(t, "127.0.0.1:0", "--proxy-protocol", "--deny", "127.0.0.2")
-	fe1, fe2 := freePort(t), freePort(t)
+	fe1, fe2 := testutil.FreePortString(t), testutil.FreePortString(t)
 	cfg := fmt.Sprintf(`global
     maxconn 100
 defaults
@@ -78,7 +70,7 @@ backend guarded
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	startChild(t, haproxy, "-f", path, "-db")
+	testutil.Start(t, exec.Command(haproxy, "-f", path, "-db"))
 	testutil.WaitDial(t, "tcp", "127.0.0.1:"+fe1, 10*time.Second)
 	testutil.WaitDial(t, "tcp", "127.0.0.1:"+fe2, 10*time.Second)
 
@@ -224,7 +216,13 @@ func TestHeaderTimeouts(t *testing.T) {
 }
 
 // startRelay starts "sockit relay FROM TO ARGS".
-func startRelay(t *testing.T, from, to string, args ...string) (*child, string) {
+func startRelay(t *testing.T, from, to string, args ...string) (*testutil.Proc, string) {
 	t.Helper()
 	return testutil.StartSockit(t, append([]string{"relay", from, to}, args...)...)
+}
+
+// serve starts "sockit serve ARGS" and returns it with its address.
+func serve(t *testing.T, args ...string) (*testutil.Proc, string) {
+	t.Helper()
+	return testutil.StartSockit(t, append([]string{"serve"}, args...)...)
 }

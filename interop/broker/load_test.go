@@ -18,87 +18,6 @@ import (
 	"sockit/internal/testutil"
 )
 
-// fanclientBinary builds the load helper without the race detector.
-func fanclientBinary(t *testing.T) string {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "fanclient")
-	cmd := exec.Command("go", "build", "-o", out, "sockit/interop/broker/fanclient")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build fanclient: %v\n%s", err, b)
-	}
-	return out
-}
-
-// child is a helper process driven over its stdin and stdout.
-type child struct {
-	name  string
-	cmd   *exec.Cmd
-	in    io.WriteCloser
-	lines chan string
-}
-
-func startChild(t *testing.T, name, path string, args ...string) *child {
-	t.Helper()
-	c := &child{name: name, cmd: exec.Command(path, args...), lines: make(chan string, 100)}
-	var err error
-	if c.in, err = c.cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	out, err := c.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.cmd.Stderr = os.Stderr
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer close(c.lines)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			c.lines <- sc.Text()
-		}
-	}()
-	t.Cleanup(func() {
-		c.in.Close()
-		done := make(chan struct{})
-		go func() { c.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			c.cmd.Process.Kill()
-			<-done
-		}
-	})
-	return c
-}
-
-func (c *child) do(t *testing.T, command string) {
-	t.Helper()
-	if _, err := io.WriteString(c.in, command+"\n"); err != nil {
-		t.Fatalf("%s: %s: %v", c.name, command, err)
-	}
-}
-
-// expect waits for the child's next line and checks it starts with prefix.
-func (c *child) expect(t *testing.T, prefix string, timeout time.Duration) string {
-	t.Helper()
-	select {
-	case line, ok := <-c.lines:
-		if !ok {
-			t.Fatalf("%s exited; wanted %q", c.name, prefix)
-		}
-		if !strings.HasPrefix(line, prefix) {
-			t.Fatalf("%s: got %q, want %q", c.name, line, prefix)
-		}
-		return line
-	case <-time.After(timeout):
-		t.Fatalf("%s: no %q within %v", c.name, prefix, timeout)
-	}
-	return ""
-}
-
 var reMetricsAddr = regexp.MustCompile(`metrics on (http://\S+)`)
 
 // metric reads one unlabelled or labelled series from the broker's
@@ -133,7 +52,7 @@ func TestTenThousandClients(t *testing.T) {
 	}
 	testutil.Context(t, 3*time.Minute)
 	sockit := testutil.SockitBinary(t)
-	fan := fanclientBinary(t)
+	fan := testutil.BuildFanclient(t)
 
 	logPath := filepath.Join(t.TempDir(), "broker.log")
 	logFile, err := os.Create(logPath)
@@ -174,11 +93,11 @@ func TestTenThousandClients(t *testing.T) {
 	})
 
 	const perProc, senders = 5000, 10
-	f0 := startChild(t, "fanclient 0", fan, "-addr", addr, "-proc", "0", "-n", strconv.Itoa(perProc-1), "-senders", strconv.Itoa(senders), "-stall", "1")
-	f1 := startChild(t, "fanclient 1", fan, "-addr", addr, "-proc", "1", "-n", strconv.Itoa(perProc), "-senders", strconv.Itoa(senders))
-	fans := []*child{f0, f1}
+	f0 := testutil.StartFanclient(t, "fanclient 0", fan, "-addr", addr, "-proc", "0", "-n", strconv.Itoa(perProc-1), "-senders", strconv.Itoa(senders), "-stall", "1")
+	f1 := testutil.StartFanclient(t, "fanclient 1", fan, "-addr", addr, "-proc", "1", "-n", strconv.Itoa(perProc), "-senders", strconv.Itoa(senders))
+	fans := []*testutil.Fanclient{f0, f1}
 	for _, f := range fans {
-		f.expect(t, "connected ", time.Minute)
+		f.Expect(t, "connected ", time.Minute)
 	}
 	testutil.Eventually(t, time.Minute, "10,000 clients joined", func() bool {
 		return metric(t, metricsURL, "sockit_broker_clients") == 2*perProc
@@ -186,31 +105,19 @@ func TestTenThousandClients(t *testing.T) {
 
 	// Main phase: 10 rounds; in each every sender of both processes sends
 	// one record, and every client must have all of them before the next.
-	total := 0
-	for range 10 {
-		for _, f := range fans {
-			f.do(t, "send M")
-		}
-		total += 2 * senders
-		for _, f := range fans {
-			f.do(t, fmt.Sprintf("wait M %d", total))
-		}
-		for _, f := range fans {
-			f.expect(t, fmt.Sprintf("ok M %d", total), time.Minute)
-		}
-	}
+	total := testutil.FanRounds(t, fans, 10, senders)
 
 	// Flood phase: one sender writes 4 KiB at a time; the stalled client's
 	// queue overflows and it is dropped, the others get every record.
 	flood, dropped := 0, -1
 	for step := 0; step < 200 && (dropped < 0 || step < dropped+3); step++ {
-		f0.do(t, "send F")
+		f0.Do(t, "send F")
 		flood += 64
 		for _, f := range fans {
-			f.do(t, fmt.Sprintf("wait F %d", flood))
+			f.Do(t, fmt.Sprintf("wait F %d", flood))
 		}
 		for _, f := range fans {
-			f.expect(t, fmt.Sprintf("ok F %d", flood), time.Minute)
+			f.Expect(t, fmt.Sprintf("ok F %d", flood), time.Minute)
 		}
 		if dropped < 0 && metric(t, metricsURL, `sockit_broker_dropped_total{reason="slow-consumer"}`) > 0 {
 			dropped = step
@@ -226,13 +133,13 @@ func TestTenThousandClients(t *testing.T) {
 	if got := metric(t, metricsURL, "sockit_broker_clients"); got != 2*perProc-1 {
 		t.Errorf("clients = %v, want %d", got, 2*perProc-1)
 	}
-	f0.do(t, "stalled")
-	f0.expect(t, "stalled 1 of 1", 30*time.Second)
+	f0.Do(t, "stalled")
+	f0.Expect(t, "stalled 1 of 1", 30*time.Second)
 	b, _ := os.ReadFile(logPath)
 	if !strings.Contains(string(b), "reason=slow-consumer") {
 		t.Error("the drop was not logged with its reason")
 	}
 	for _, f := range fans {
-		f.do(t, "quit")
+		f.Do(t, "quit")
 	}
 }

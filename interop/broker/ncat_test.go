@@ -134,15 +134,7 @@ func startNcatChat(t *testing.T, ncat string) string {
 	}
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-}
+func freePort(t *testing.T) string { return testutil.FreePortString(t) }
 
 // TestNcatClients: ncat clients talk through sockit broker, as through
 // ncat --broker.

@@ -2,7 +2,6 @@ package execinterop
 
 import (
 	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -43,7 +42,7 @@ func runSockit(t testing.TB, stdin string, args ...string) (stdout, stderr strin
 // the port they chose.
 func freePort(t testing.TB) string {
 	t.Helper()
-	return strconv.Itoa(testutil.FreePort(t))
+	return testutil.FreePortString(t)
 }
 
 var oneLine = testutil.OneLine

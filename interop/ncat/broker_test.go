@@ -1,9 +1,7 @@
 package ncat
 
 import (
-	"bufio"
 	"bytes"
-	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -21,64 +19,6 @@ import (
 	"sockit/internal/testutil"
 )
 
-// loadChild is a fanclient process (interop/broker's load helper, built
-// without the race detector) driven over its stdin and stdout.
-type loadChild struct {
-	cmd   *exec.Cmd
-	in    io.WriteCloser
-	lines chan string
-}
-
-func startLoad(t *testing.T, bin string, args ...string) *loadChild {
-	t.Helper()
-	c := &loadChild{cmd: exec.Command(bin, args...), lines: make(chan string, 100)}
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	c.cmd.Stderr = os.Stderr
-	var err error
-	if c.in, err = c.cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	out, err := c.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer close(c.lines)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			c.lines <- sc.Text()
-		}
-	}()
-	t.Cleanup(func() {
-		c.in.Close()
-		syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
-		c.cmd.Wait()
-	})
-	return c
-}
-
-func (c *loadChild) do(t *testing.T, cmd string) {
-	t.Helper()
-	if _, err := io.WriteString(c.in, cmd+"\n"); err != nil {
-		t.Fatalf("fanclient: %s: %v", cmd, err)
-	}
-}
-
-func (c *loadChild) expect(t *testing.T, prefix string, d time.Duration) {
-	t.Helper()
-	select {
-	case l, ok := <-c.lines:
-		if !ok || !strings.HasPrefix(l, prefix) {
-			t.Fatalf("fanclient: got %q (open %v), want %q", l, ok, prefix)
-		}
-	case <-time.After(d):
-		t.Fatalf("fanclient: no %q within %v", prefix, d)
-	}
-}
-
 var reAdmitted = regexp.MustCompile(`(?m)^Ncat: Connection from 127\.0\.0\.1:\d+\.$`)
 
 // TestBrokerTenThousandClients: "ncat -l --broker" (sockit through its
@@ -93,12 +33,7 @@ func TestBrokerTenThousandClients(t *testing.T) {
 	}
 	testutil.Context(t, 3*time.Minute)
 	sockit := sockitPeer(t)
-	fan := filepath.Join(t.TempDir(), "fanclient")
-	build := exec.Command("go", "build", "-o", fan, "sockit/interop/broker/fanclient")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build fanclient: %v\n%s", err, b)
-	}
+	fan := testutil.BuildFanclient(t)
 
 	port := freePort(t)
 	logPath := filepath.Join(t.TempDir(), "ncat.log")
@@ -124,33 +59,21 @@ func TestBrokerTenThousandClients(t *testing.T) {
 
 	const perProc, senders = 5000, 10
 	addr := "127.0.0.1:" + port
-	fans := []*loadChild{
-		startLoad(t, fan, "-addr", addr, "-proc", "0", "-n", strconv.Itoa(perProc), "-senders", strconv.Itoa(senders)),
-		startLoad(t, fan, "-addr", addr, "-proc", "1", "-n", strconv.Itoa(perProc), "-senders", strconv.Itoa(senders)),
+	fans := []*testutil.Fanclient{
+		testutil.StartFanclient(t, "fanclient 0", fan, "-addr", addr, "-proc", "0", "-n", strconv.Itoa(perProc), "-senders", strconv.Itoa(senders)),
+		testutil.StartFanclient(t, "fanclient 1", fan, "-addr", addr, "-proc", "1", "-n", strconv.Itoa(perProc), "-senders", strconv.Itoa(senders)),
 	}
 	for _, f := range fans {
-		f.expect(t, "connected ", time.Minute)
+		f.Expect(t, "connected ", time.Minute)
 	}
 	testutil.Eventually(t, time.Minute, "10,000 clients announced", func() bool {
 		return len(reAdmitted.FindAllStringIndex(readLog(), -1)) >= 2*perProc
 	})
 
-	total := 0
-	for range 5 {
-		for _, f := range fans {
-			f.do(t, "send M")
-		}
-		total += 2 * senders
-		for _, f := range fans {
-			f.do(t, fmt.Sprintf("wait M %d", total))
-		}
-		for _, f := range fans {
-			f.expect(t, fmt.Sprintf("ok M %d", total), time.Minute)
-		}
-	}
+	total := testutil.FanRounds(t, fans, 5, senders)
 	t.Logf("%d records from %d senders reached each of %d clients", total, 2*senders, 2*perProc)
 	for _, f := range fans {
-		f.do(t, "quit")
+		f.Do(t, "quit")
 	}
 }
 

@@ -175,15 +175,29 @@ func (p *proc) kill() {
 	<-p.done
 }
 
-// waitStderr waits until stderr matches re and returns the submatches.
+// waitStderr waits until stderr matches re and returns the submatches. It
+// fails at once when the process ends first, with what it wrote.
 func (p *proc) waitStderr(re *regexp.Regexp, d time.Duration) []string {
 	p.t.Helper()
-	var m []string
-	testutil.Eventually(p.t, d, fmt.Sprintf("stderr matching %q (stderr so far: %q)", re, p.stderr.String()), func() bool {
-		m = re.FindStringSubmatch(p.stderr.String())
-		return m != nil
-	})
-	return m
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if m := re.FindStringSubmatch(p.stderr.String()); m != nil {
+			return m
+		}
+		select {
+		case <-p.done:
+			if m := re.FindStringSubmatch(p.stderr.String()); m != nil {
+				return m
+			}
+			p.t.Fatalf("%s exited with %d before stderr matched %q; stderr: %q", p.cmd.Path, p.code, re, p.stderr.String())
+		case <-deadline.C:
+			p.t.Fatalf("%s: no stderr matching %q within %v; stderr: %q", p.cmd.Path, re, d, p.stderr.String())
+		case <-tick.C:
+		}
+	}
 }
 
 // waitStdout waits until stdout contains s.
@@ -218,7 +232,7 @@ func messages(stderr string) string {
 }
 
 // freePort returns a port free on 127.0.0.1 for both TCP and UDP.
-func freePort(t *testing.T) string { return strconv.Itoa(testutil.FreePort(t)) }
+func freePort(t *testing.T) string { return testutil.FreePortString(t) }
 
 // listenPeer starts p as a listener with -v (its "Listening on" line is the
 // readiness signal) and waits until it listens.

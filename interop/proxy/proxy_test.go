@@ -3,8 +3,8 @@ package proxy
 import (
 	"net"
 	"os"
+	"os/exec"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -40,15 +40,15 @@ func TestCurlThroughSockitSOCKS5(t *testing.T) {
 	_, authed := serve(t, "127.0.0.1:0", "--socks5", "--proxy-auth", "alice:s3cret")
 	url := "http://localhost:" + tport + "/"
 	for _, proxy := range []string{open, "alice:s3cret@" + authed} {
-		out, stderr, err := run(t, nil, curl, "-sS", "--max-time", "10", "--socks5-hostname", proxy, url)
-		if err != nil || out != body {
-			t.Errorf("curl --socks5-hostname %s: %q, %v, %s", proxy, out, err, stderr)
+		out, stderr, code := testutil.Run(t, 20*time.Second, nil, curl, "-sS", "--max-time", "10", "--socks5-hostname", proxy, url)
+		if code != 0 || out != body {
+			t.Errorf("curl --socks5-hostname %s: %q, exit %d, %s", proxy, out, code, stderr)
 		}
 	}
-	if out, _, err := run(t, nil, curl, "-sS", "--max-time", "10", "--socks5-hostname", "alice:wrong@"+authed, url); err == nil {
+	if out, _, code := testutil.Run(t, 20*time.Second, nil, curl, "-sS", "--max-time", "10", "--socks5-hostname", "alice:wrong@"+authed, url); code == 0 {
 		t.Errorf("a wrong password got through: %q", out)
 	}
-	if _, _, err := run(t, nil, curl, "-sS", "--max-time", "10", "--socks5-hostname", authed, url); err == nil {
+	if _, _, code := testutil.Run(t, 20*time.Second, nil, curl, "-sS", "--max-time", "10", "--socks5-hostname", authed, url); code == 0 {
 		t.Errorf("no credentials got through")
 	}
 }
@@ -60,14 +60,14 @@ func TestCurlThroughSockitHTTPConnect(t *testing.T) {
 	_, authed := serve(t, "127.0.0.1:0", "--http-connect", "--proxy-auth", "alice:s3cret")
 	url := "http://" + net.JoinHostPort(thost, tport) + "/"
 	for _, proxy := range []string{"http://" + open, "http://alice:s3cret@" + authed} {
-		out, stderr, err := run(t, nil, curl, "-sS", "--max-time", "10", "-x", proxy, "--proxytunnel", url)
-		if err != nil || out != body {
-			t.Errorf("curl -x %s --proxytunnel: %q, %v, %s", proxy, out, err, stderr)
+		out, stderr, code := testutil.Run(t, 20*time.Second, nil, curl, "-sS", "--max-time", "10", "-x", proxy, "--proxytunnel", url)
+		if code != 0 || out != body {
+			t.Errorf("curl -x %s --proxytunnel: %q, exit %d, %s", proxy, out, code, stderr)
 		}
 	}
-	_, stderr, err := run(t, nil, curl, "-sS", "--max-time", "10", "-x", "http://alice:wrong@"+authed, "--proxytunnel", url)
-	if err == nil || !strings.Contains(stderr, "407") {
-		t.Errorf("a wrong password: %v, %s", err, stderr)
+	_, stderr, code := testutil.Run(t, 20*time.Second, nil, curl, "-sS", "--max-time", "10", "-x", "http://alice:wrong@"+authed, "--proxytunnel", url)
+	if code == 0 || !strings.Contains(stderr, "407") {
+		t.Errorf("a wrong password: exit %d, %s", code, stderr)
 	}
 }
 
@@ -77,9 +77,9 @@ func TestAllowDestRefusedAndLogged(t *testing.T) {
 	curl := testutil.NeedCommand(t, "curl")
 	_, tport := target(t)
 	p, addr := serve(t, "127.0.0.1:0", "--http-connect", "--allow-dest", "127.0.0.1:1-2")
-	_, stderr, err := run(t, nil, curl, "-sS", "--max-time", "10", "-x", "http://"+addr, "--proxytunnel", "http://127.0.0.1:"+tport+"/")
-	if err == nil || !strings.Contains(stderr, "403") {
-		t.Fatalf("curl through a forbidding proxy: %v, %s", err, stderr)
+	_, stderr, code := testutil.Run(t, 20*time.Second, nil, curl, "-sS", "--max-time", "10", "-x", "http://"+addr, "--proxytunnel", "http://127.0.0.1:"+tport+"/")
+	if code == 0 || !strings.Contains(stderr, "403") {
+		t.Fatalf("curl through a forbidding proxy: exit %d, %s", code, stderr)
 	}
 	p.Stderr.Wait(t, regexp.MustCompile(`reason=denied .*127\.0\.0\.1:`+tport+`.*no --allow-dest rule matches`), 5*time.Second)
 }
@@ -97,9 +97,9 @@ func TestNcatAsClientOfSockitProxies(t *testing.T) {
 		{"--proxy-type", "http", "--proxy", httpP},
 		{"--proxy-type", "http", "--proxy", httpAuth, "--proxy-auth", "bob:pw"},
 	} {
-		out, stderr, err := run(t, nil, ncat, append(args, thost, tport)...)
-		if err != nil || !strings.HasSuffix(out, body) {
-			t.Errorf("ncat %v: %q, %v, %s", args, out, err, stderr)
+		out, stderr, code := testutil.Run(t, 20*time.Second, nil, ncat, append(args, thost, tport)...)
+		if code != 0 || !strings.HasSuffix(out, body) {
+			t.Errorf("ncat %v: %q, exit %d, %s", args, out, code, stderr)
 		}
 	}
 }
@@ -111,9 +111,8 @@ func TestSockitViaProxies(t *testing.T) {
 	thost, tport := target(t)
 	_, socks := serve(t, "127.0.0.1:0", "--socks5", "--proxy-auth", "u:p")
 	_, httpP := serve(t, "127.0.0.1:0", "--http-connect")
-	ncatPort := freePort(t)
-	nc := startChild(t, ncat, "-lk", "--proxy-type", "http", "127.0.0.1", ncatPort)
-	_ = nc
+	ncatPort := testutil.FreePortString(t)
+	testutil.Start(t, exec.Command(ncat, "-lk", "--proxy-type", "http", "127.0.0.1", ncatPort))
 	testutil.WaitDial(t, "tcp", "127.0.0.1:"+ncatPort, 10*time.Second)
 	ncatProxy := "http://127.0.0.1:" + ncatPort
 	for _, chain := range [][]string{
@@ -126,32 +125,27 @@ func TestSockitViaProxies(t *testing.T) {
 		for _, v := range chain {
 			args = append(args, "--via", v)
 		}
-		out, stderr, err := run(t, openStdin(t), testutil.SockitBinary(t), args...)
-		if err != nil || !strings.HasSuffix(out, body) {
-			t.Errorf("sockit %v: %q, %v, %s", args, out, err, stderr)
+		out, stderr, code := testutil.Run(t, 20*time.Second, openStdin(t), testutil.SockitBinary(t), args...)
+		if code != 0 || !strings.HasSuffix(out, body) {
+			t.Errorf("sockit %v: %q, exit %d, %s", args, out, code, stderr)
 		}
 	}
 	// A relay reaches its TO through a proxy too.
 	_, relayAddr := startRelay(t, "127.0.0.1:0", net.JoinHostPort(thost, tport), "--via", "socks5://u:p@"+socks)
-	out, stderr, err := run(t, nil, "curl", "-sS", "--max-time", "10", "http://"+relayAddr+"/")
-	if err != nil || out != body {
-		t.Errorf("curl through a relay --via socks5: %q, %v, %s", out, err, stderr)
+	out, stderr, code := testutil.Run(t, 20*time.Second, nil, "curl", "-sS", "--max-time", "10", "http://"+relayAddr+"/")
+	if code != 0 || out != body {
+		t.Errorf("curl through a relay --via socks5: %q, exit %d, %s", out, code, stderr)
 	}
 }
 
 // startRelay starts "sockit relay FROM TO ARGS".
-func startRelay(t *testing.T, from, to string, args ...string) (*child, string) {
+func startRelay(t *testing.T, from, to string, args ...string) (*testutil.Proc, string) {
 	t.Helper()
 	return testutil.StartSockit(t, append([]string{"relay", from, to}, args...)...)
 }
 
-// freePort returns a TCP port free on 127.0.0.1 a moment ago, for peers
-// that cannot report the port they were given.
-func freePort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+// serve starts "sockit serve ARGS" and returns it with its address.
+func serve(t *testing.T, args ...string) (*testutil.Proc, string) {
+	t.Helper()
+	return testutil.StartSockit(t, append([]string{"serve"}, args...)...)
 }
