@@ -41,7 +41,8 @@ type Config struct {
 	// HandshakeTimeout bounds the client's request; zero means
 	// DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
-	// DialTimeout bounds connecting to the destination; zero means 10 s.
+	// DialTimeout bounds connecting to the destination (and resolving a
+	// UDP destination's name); zero means 10 s.
 	DialTimeout time.Duration
 	// IdleTimeout ends a tunnel idle this long; zero never does.
 	IdleTimeout time.Duration
@@ -52,6 +53,13 @@ func (c *Config) handshakeTimeout() time.Duration {
 		return c.HandshakeTimeout
 	}
 	return DefaultHandshakeTimeout
+}
+
+func (c *Config) dialTimeout() time.Duration {
+	if c.DialTimeout > 0 {
+		return c.DialTimeout
+	}
+	return 10 * time.Second
 }
 
 // dial resolves host, keeps the addresses the destination rules allow, and
@@ -90,11 +98,7 @@ func (c *Config) dial(ctx context.Context, host string, port uint16) (net.Conn, 
 		var d net.Dialer
 		dial = d.DialContext
 	}
-	timeout := c.DialTimeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, c.dialTimeout())
 	defer cancel()
 	var firstErr error
 	for _, ip := range allowed {

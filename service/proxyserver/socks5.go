@@ -18,9 +18,10 @@ import (
 	"sockit/service"
 )
 
-// SOCKS5 is a SOCKS5 server (RFC 1928) for the CONNECT command, with
-// optional username/password authentication (RFC 1929). Names in requests
-// are resolved here (remote DNS for the client).
+// SOCKS5 is a SOCKS5 server (RFC 1928) for the CONNECT and UDP ASSOCIATE
+// commands (not BIND), with optional username/password authentication
+// (RFC 1929). Names in requests are resolved here (remote DNS for the
+// client). The destination rules apply to every connection and datagram.
 //
 // It is written here rather than taken from github.com/armon/go-socks5,
 // the usual library: that one cannot fit a server.Handler (no context, its
@@ -61,11 +62,14 @@ var ErrHandshake = errors.New("bad proxy request")
 // ServeConn serves one SOCKS5 client.
 func (s *SOCKS5) ServeConn(ctx context.Context, conn net.Conn) error {
 	conn.SetDeadline(time.Now().Add(s.handshakeTimeout()))
-	host, port, err := s.negotiate(conn)
+	cmd, host, port, err := s.negotiate(conn)
 	if err != nil {
 		return server.WithReason(server.ReasonProtocol, fmt.Errorf("socks5: %w", err))
 	}
 	conn.SetDeadline(time.Time{}) // the dial has its own timeout
+	if cmd == cmdUDPAssociate {
+		return s.associate(ctx, conn, host, port)
+	}
 	target, err := service.DialAside(ctx, service.DialerFunc(func(ctx context.Context) (net.Conn, error) { return s.dial(ctx, host, port) }))
 	if err != nil {
 		writeReply(conn, replyCode(err), nil)
@@ -86,18 +90,18 @@ func (s *SOCKS5) ServeConn(ctx context.Context, conn net.Conn) error {
 }
 
 // negotiate reads the greeting, authenticates and reads the request,
-// answering failures itself. It returns the requested host and port.
-func (s *SOCKS5) negotiate(conn net.Conn) (string, uint16, error) {
+// answering failures itself. It returns the command and its host and port.
+func (s *SOCKS5) negotiate(conn net.Conn) (byte, string, uint16, error) {
 	var hdr [2]byte
 	if _, err := io.ReadFull(conn, hdr[:]); err != nil {
-		return "", 0, fmt.Errorf("%w: greeting: %w", ErrHandshake, err)
+		return 0, "", 0, fmt.Errorf("%w: greeting: %w", ErrHandshake, err)
 	}
 	if hdr[0] != socks5Version {
-		return "", 0, fmt.Errorf("%w: version %d, want 5", ErrHandshake, hdr[0])
+		return 0, "", 0, fmt.Errorf("%w: version %d, want 5", ErrHandshake, hdr[0])
 	}
 	methods := make([]byte, hdr[1])
 	if _, err := io.ReadFull(conn, methods); err != nil {
-		return "", 0, fmt.Errorf("%w: greeting: %w", ErrHandshake, err)
+		return 0, "", 0, fmt.Errorf("%w: greeting: %w", ErrHandshake, err)
 	}
 	want := byte(methodNoAuth)
 	if s.Auth != nil {
@@ -110,16 +114,16 @@ func (s *SOCKS5) negotiate(conn net.Conn) (string, uint16, error) {
 	if !offered {
 		conn.Write([]byte{socks5Version, methodNone})
 		if s.Auth != nil {
-			return "", 0, fmt.Errorf("%w: client does not offer username/password authentication", ErrHandshake)
+			return 0, "", 0, fmt.Errorf("%w: client does not offer username/password authentication", ErrHandshake)
 		}
-		return "", 0, fmt.Errorf("%w: client offers no method without authentication", ErrHandshake)
+		return 0, "", 0, fmt.Errorf("%w: client offers no method without authentication", ErrHandshake)
 	}
 	if _, err := conn.Write([]byte{socks5Version, want}); err != nil {
-		return "", 0, err
+		return 0, "", 0, err
 	}
 	if s.Auth != nil {
 		if err := s.authenticate(conn); err != nil {
-			return "", 0, err
+			return 0, "", 0, err
 		}
 	}
 	return readRequest(conn)
@@ -153,14 +157,15 @@ func (s *SOCKS5) authenticate(conn net.Conn) error {
 	return err
 }
 
-// readRequest reads a CONNECT request.
-func readRequest(conn net.Conn) (string, uint16, error) {
+// readRequest reads a CONNECT or UDP ASSOCIATE request: the command, host
+// and port.
+func readRequest(conn net.Conn) (byte, string, uint16, error) {
 	var h [4]byte
 	if _, err := io.ReadFull(conn, h[:]); err != nil {
-		return "", 0, fmt.Errorf("%w: request: %w", ErrHandshake, err)
+		return 0, "", 0, fmt.Errorf("%w: request: %w", ErrHandshake, err)
 	}
 	if h[0] != socks5Version {
-		return "", 0, fmt.Errorf("%w: request version %d", ErrHandshake, h[0])
+		return 0, "", 0, fmt.Errorf("%w: request version %d", ErrHandshake, h[0])
 	}
 	var host string
 	switch h[3] {
@@ -170,37 +175,37 @@ func readRequest(conn net.Conn) (string, uint16, error) {
 			b = make([]byte, 16)
 		}
 		if _, err := io.ReadFull(conn, b); err != nil {
-			return "", 0, fmt.Errorf("%w: request: %w", ErrHandshake, err)
+			return 0, "", 0, fmt.Errorf("%w: request: %w", ErrHandshake, err)
 		}
 		ip, _ := netip.AddrFromSlice(b)
 		host = ip.Unmap().String()
 	case atypDomain:
 		var n [1]byte
 		if _, err := io.ReadFull(conn, n[:]); err != nil {
-			return "", 0, fmt.Errorf("%w: request: %w", ErrHandshake, err)
+			return 0, "", 0, fmt.Errorf("%w: request: %w", ErrHandshake, err)
 		}
 		b := make([]byte, n[0])
 		if _, err := io.ReadFull(conn, b); err != nil {
-			return "", 0, fmt.Errorf("%w: request: %w", ErrHandshake, err)
+			return 0, "", 0, fmt.Errorf("%w: request: %w", ErrHandshake, err)
 		}
 		if n[0] == 0 {
 			writeReply(conn, repHostUnreach, nil)
-			return "", 0, fmt.Errorf("%w: empty host name", ErrHandshake)
+			return 0, "", 0, fmt.Errorf("%w: empty host name", ErrHandshake)
 		}
 		host = string(b)
 	default:
 		writeReply(conn, repAtypNotSupp, nil)
-		return "", 0, fmt.Errorf("%w: address type %d", ErrHandshake, h[3])
+		return 0, "", 0, fmt.Errorf("%w: address type %d", ErrHandshake, h[3])
 	}
 	var p [2]byte
 	if _, err := io.ReadFull(conn, p[:]); err != nil {
-		return "", 0, fmt.Errorf("%w: request: %w", ErrHandshake, err)
+		return 0, "", 0, fmt.Errorf("%w: request: %w", ErrHandshake, err)
 	}
-	if h[1] != cmdConnect {
+	if h[1] != cmdConnect && h[1] != cmdUDPAssociate {
 		writeReply(conn, repCmdNotSupp, nil)
-		return "", 0, fmt.Errorf("%w: command %d not supported (CONNECT only)", ErrHandshake, h[1])
+		return 0, "", 0, fmt.Errorf("%w: command %d not supported (CONNECT and UDP ASSOCIATE only)", ErrHandshake, h[1])
 	}
-	return host, binary.BigEndian.Uint16(p[:]), nil
+	return h[1], host, binary.BigEndian.Uint16(p[:]), nil
 }
 
 // writeReply sends a reply with the bound address (zeros when unknown).

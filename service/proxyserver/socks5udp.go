@@ -1,0 +1,306 @@
+package proxyserver
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"sockit/server"
+)
+
+// UDP ASSOCIATE (RFC 1928, section 7). The client asks on its TCP control
+// connection; the server binds a UDP socket on the address the client
+// reached it at and replies with that socket's address. The client then
+// sends each datagram to that socket behind a header naming its
+// destination; answers come back behind a header naming their source. The
+// association lasts as long as the control connection.
+//
+// Two sockets per association: the client side is bound to the control
+// connection's local address (where the client can reach it), the
+// destination side to the wildcard address, so that a client on loopback can
+// still reach destinations elsewhere.
+
+const (
+	cmdUDPAssociate = 0x03
+	maxDatagram     = 64 << 10
+	// udpNameCache bounds the destination names an association keeps
+	// resolved; past it the cache starts again.
+	udpNameCache = 64
+)
+
+// errUDPHeader is wrapped by errors in a client datagram's header.
+var errUDPHeader = errors.New("bad SOCKS5 UDP header")
+
+// ParseUDPHeader splits a client's UDP datagram (RFC 1928, section 7) into
+// its destination host and port and its payload. Fragments (FRAG other than
+// 0) are not supported and return an error, as RFC 1928 allows.
+func ParseUDPHeader(p []byte) (host string, port uint16, payload []byte, err error) {
+	if len(p) < 4 {
+		return "", 0, nil, fmt.Errorf("%w: %d bytes", errUDPHeader, len(p))
+	}
+	if p[0] != 0 || p[1] != 0 {
+		return "", 0, nil, fmt.Errorf("%w: reserved bytes not zero", errUDPHeader)
+	}
+	if p[2] != 0 {
+		return "", 0, nil, fmt.Errorf("%w: fragment %d (fragments are not supported)", errUDPHeader, p[2])
+	}
+	rest := p[4:]
+	switch p[3] {
+	case atypIPv4, atypIPv6:
+		n := 4
+		if p[3] == atypIPv6 {
+			n = 16
+		}
+		if len(rest) < n+2 {
+			return "", 0, nil, fmt.Errorf("%w: short address", errUDPHeader)
+		}
+		ip, _ := netip.AddrFromSlice(rest[:n])
+		host, rest = ip.Unmap().String(), rest[n:]
+	case atypDomain:
+		if len(rest) < 1 {
+			return "", 0, nil, fmt.Errorf("%w: short address", errUDPHeader)
+		}
+		n := int(rest[0])
+		if len(rest) < 1+n+2 {
+			return "", 0, nil, fmt.Errorf("%w: short address", errUDPHeader)
+		}
+		if n == 0 {
+			return "", 0, nil, fmt.Errorf("%w: empty host name", errUDPHeader)
+		}
+		host, rest = string(rest[1:1+n]), rest[1+n:]
+	default:
+		return "", 0, nil, fmt.Errorf("%w: address type %d", errUDPHeader, p[3])
+	}
+	return host, binary.BigEndian.Uint16(rest), rest[2:], nil
+}
+
+// AppendUDPHeader appends the header of a datagram from src to b.
+func AppendUDPHeader(b []byte, src netip.AddrPort) []byte {
+	ip := src.Addr().Unmap()
+	atyp := byte(atypIPv4)
+	if ip.Is6() {
+		atyp = atypIPv6
+	}
+	b = append(b, 0, 0, 0, atyp)
+	b = append(b, ip.AsSlice()...)
+	return binary.BigEndian.AppendUint16(b, src.Port())
+}
+
+// association is one UDP ASSOCIATE: its two sockets and the client.
+type association struct {
+	ctx    context.Context // ends name lookups when the association ends
+	cfg    *Config
+	front  *net.UDPConn // faces the client
+	back   *net.UDPConn // faces the destinations
+	client netip.Addr   // the control connection's peer: datagrams from elsewhere are dropped
+	// want is the client's datagram source once known: the port the
+	// request named, else the first datagram's.
+	mu    sync.Mutex
+	want  netip.AddrPort
+	names map[string][]netip.Addr // destination names resolved
+	last  atomic.Int64            // unix nanoseconds of the last datagram relayed
+}
+
+// associate serves a UDP ASSOCIATE request on conn; host and port are the
+// client's announced datagram source (zeros when it does not know it yet).
+// Each association holds two UDP sockets and two goroutines.
+func (s *SOCKS5) associate(ctx context.Context, conn net.Conn, host string, port uint16) error {
+	local, lok := conn.LocalAddr().(*net.TCPAddr)
+	remote, rok := conn.RemoteAddr().(*net.TCPAddr)
+	if !lok || !rok {
+		writeReply(conn, repCmdNotSupp, nil)
+		return server.WithReason(server.ReasonProtocol, errors.New("socks5: UDP ASSOCIATE needs a TCP control connection"))
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	a := &association{ctx: ctx, cfg: &s.Config, client: remote.AddrPort().Addr().Unmap(), names: map[string][]netip.Addr{}}
+	// The announced source counts only when it is the control connection's
+	// IP (or unspecified): behind a NAT the client announces an address
+	// the server never sees, and its first datagram tells the real one.
+	if ip, err := netip.ParseAddr(host); err == nil && port != 0 && (ip.IsUnspecified() || ip.Unmap() == a.client) {
+		a.want = netip.AddrPortFrom(a.client, port)
+	}
+	front, err := net.ListenUDP("udp", &net.UDPAddr{IP: local.IP, Zone: local.Zone})
+	if err != nil {
+		writeReply(conn, repFailure, nil)
+		return fmt.Errorf("socks5: UDP ASSOCIATE: %w", err)
+	}
+	back, err := net.ListenUDP("udp", nil)
+	if err != nil {
+		front.Close()
+		writeReply(conn, repFailure, nil)
+		return fmt.Errorf("socks5: UDP ASSOCIATE: %w", err)
+	}
+	a.front, a.back = front, back
+	defer front.Close()
+	defer back.Close()
+	a.last.Store(time.Now().UnixNano())
+	bound := front.LocalAddr().(*net.UDPAddr)
+	if err := writeReply(conn, repSuccess, &net.TCPAddr{IP: bound.IP, Port: bound.Port}); err != nil {
+		return fmt.Errorf("socks5: reply: %w", err)
+	}
+
+	// The control connection carries nothing more; its end (or the
+	// server's) ends the association.
+	ended := make(chan struct{})
+	go func() {
+		var b [1]byte
+		for {
+			if _, err := conn.Read(b[:]); err != nil {
+				break
+			}
+		}
+		close(ended)
+	}()
+	var wg sync.WaitGroup
+	wg.Go(a.outbound)
+	wg.Go(a.inbound)
+	err = a.wait(ctx, ended, s.IdleTimeout)
+	cancel()
+	conn.Close()
+	front.Close()
+	back.Close()
+	wg.Wait()
+	return err
+}
+
+// wait returns when the control connection ends, the context is done, or no
+// datagram moved for idle (when idle is not zero).
+func (a *association) wait(ctx context.Context, ended <-chan struct{}, idle time.Duration) error {
+	var tick <-chan time.Time
+	if idle > 0 {
+		t := time.NewTicker(max(idle/4, 10*time.Millisecond))
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-ended:
+			return nil
+		case <-ctx.Done():
+			return nil
+		case <-tick:
+			if time.Since(time.Unix(0, a.last.Load())) >= idle {
+				return server.WithReason(server.ReasonIdleTimeout, errors.New("socks5: UDP association idle"))
+			}
+		}
+	}
+}
+
+// outbound relays the client's datagrams to their destinations. A datagram
+// from another address, with a bad header, or to a destination the rules do
+// not allow is dropped, as UDP drops.
+func (a *association) outbound() {
+	buf := make([]byte, maxDatagram)
+	for {
+		n, from, err := a.front.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue // an ICMP error reported on the socket; keep serving
+		}
+		if !a.fromClient(from) {
+			continue
+		}
+		host, port, payload, err := ParseUDPHeader(buf[:n])
+		if err != nil {
+			continue
+		}
+		dst, ok := a.destination(host, port)
+		if !ok {
+			continue
+		}
+		if _, err := a.back.WriteToUDPAddrPort(payload, dst); err == nil {
+			a.last.Store(time.Now().UnixNano())
+		}
+	}
+}
+
+// inbound relays answers from destinations to the client, behind a header
+// naming their source.
+func (a *association) inbound() {
+	buf := make([]byte, maxDatagram)
+	const room = 4 + 16 + 2 // the longest header
+	for {
+		n, from, err := a.back.ReadFromUDPAddrPort(buf[room:])
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		a.mu.Lock()
+		client := a.want
+		a.mu.Unlock()
+		if !client.IsValid() {
+			continue // the client has sent nothing yet, so it has no answer coming
+		}
+		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+		h := AppendUDPHeader(make([]byte, 0, room), from)
+		start := room - len(h)
+		copy(buf[start:], h)
+		if _, err := a.front.WriteToUDPAddrPort(buf[start:room+n], client); err == nil {
+			a.last.Store(time.Now().UnixNano())
+		}
+	}
+}
+
+// fromClient reports whether a datagram from addr is the client's: from the
+// control connection's IP and, once known, from its datagram port. The
+// first datagram from that IP fixes the port when the request named none.
+func (a *association) fromClient(addr netip.AddrPort) bool {
+	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.want.IsValid() {
+		return addr == a.want
+	}
+	if addr.Addr() != a.client {
+		return false
+	}
+	a.want = addr
+	return true
+}
+
+// destination resolves host (names once per association) and applies the
+// destination rules; it returns the first allowed address.
+func (a *association) destination(host string, port uint16) (netip.AddrPort, bool) {
+	ips, ok := a.names[host]
+	if !ok {
+		var all []netip.Addr
+		if ip, err := netip.ParseAddr(host); err == nil {
+			all = []netip.Addr{ip.Unmap()}
+		} else {
+			res := a.cfg.Resolver
+			if res == nil {
+				res = net.DefaultResolver
+			}
+			ctx, cancel := context.WithTimeout(a.ctx, a.cfg.dialTimeout())
+			found, err := res.LookupNetIP(ctx, "ip", host)
+			cancel()
+			if err != nil {
+				return netip.AddrPort{}, false
+			}
+			for _, ip := range found {
+				all = append(all, ip.Unmap())
+			}
+		}
+		if len(a.names) >= udpNameCache {
+			clear(a.names)
+		}
+		a.names[host], ips = all, all
+	}
+	for _, ip := range ips {
+		if ok, _ := a.cfg.Dests.Check(ip, port); ok {
+			return netip.AddrPortFrom(ip, port), true
+		}
+	}
+	return netip.AddrPort{}, false
+}

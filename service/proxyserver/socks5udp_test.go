@@ -1,0 +1,330 @@
+package proxyserver_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"sockit/access"
+	"sockit/server"
+	"sockit/service/proxyserver"
+)
+
+// udpEcho runs a UDP echo server on ip until the test ends and returns its
+// address.
+func udpEcho(t *testing.T, ip string) netip.AddrPort {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(ip)})
+	if err != nil {
+		t.Skipf("UDP on %s: %v", ip, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			n, from, err := c.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			c.WriteToUDPAddrPort(buf[:n], from)
+		}
+	}()
+	return c.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+// udpAssociate opens a control connection to the SOCKS5 server at proxy and
+// asks for a UDP association announcing the datagram source announce. It
+// returns the control connection and the relay's address.
+func udpAssociate(t *testing.T, proxy string, announce netip.AddrPort) (net.Conn, netip.AddrPort) {
+	t.Helper()
+	ctrl, err := net.DialTimeout("tcp", proxy, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ctrl.Close() })
+	ctrl.SetDeadline(time.Now().Add(5 * time.Second))
+	req := []byte{5, 1, 0, 5, 3, 0, 1}
+	req = append(req, announce.Addr().Unmap().AsSlice()...)
+	req = binary.BigEndian.AppendUint16(req, announce.Port())
+	if _, err := ctrl.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	var reply [2 + 10]byte
+	if _, err := io.ReadFull(ctrl, reply[:]); err != nil {
+		t.Fatalf("UDP ASSOCIATE reply: %v", err)
+	}
+	if !bytes.Equal(reply[:2], []byte{5, 0}) || reply[2+1] != 0 || reply[2+3] != 1 {
+		t.Fatalf("UDP ASSOCIATE reply % x", reply)
+	}
+	ip, _ := netip.AddrFromSlice(reply[2+4 : 2+8])
+	ctrl.SetDeadline(time.Time{})
+	return ctrl, netip.AddrPortFrom(ip, binary.BigEndian.Uint16(reply[2+8:]))
+}
+
+// datagram is a client datagram to host:port.
+func datagram(host string, port uint16, payload string) []byte {
+	b := []byte{0, 0, 0}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		b = proxyserver.AppendUDPHeader(nil, netip.AddrPortFrom(ip, port))
+	} else {
+		b = append(b, 3, byte(len(host)))
+		b = append(b, host...)
+		b = binary.BigEndian.AppendUint16(b, port)
+	}
+	return append(b, payload...)
+}
+
+// udpClient is the client's datagram socket.
+func udpClient(t *testing.T) *net.UDPConn {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// exchange sends p to the relay and returns the answer's source and payload.
+func exchange(t *testing.T, c *net.UDPConn, relay netip.AddrPort, p []byte) (netip.AddrPort, string) {
+	t.Helper()
+	if _, err := c.WriteToUDPAddrPort(p, relay); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 64<<10)
+	n, _, err := c.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		t.Fatalf("no answer through the relay: %v", err)
+	}
+	host, port, payload, err := proxyserver.ParseUDPHeader(buf[:n])
+	if err != nil {
+		t.Fatalf("answer header: %v", err)
+	}
+	return netip.AddrPortFrom(netip.MustParseAddr(host), port), string(payload)
+}
+
+type mapResolver map[string]string
+
+func (m mapResolver) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
+	if ip, ok := m[host]; ok {
+		return []netip.Addr{netip.MustParseAddr(ip)}, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+}
+
+func TestSOCKS5UDPAssociate(t *testing.T) {
+	echo4 := udpEcho(t, "127.0.0.1")
+	proxy := serve(t, &proxyserver.SOCKS5{Config: proxyserver.Config{Resolver: mapResolver{"echo.test": "127.0.0.1"}}})
+	c := udpClient(t)
+	_, relay := udpAssociate(t, proxy, netip.AddrPortFrom(netip.IPv4Unspecified(), 0))
+
+	from, got := exchange(t, c, relay, datagram("127.0.0.1", echo4.Port(), "by address"))
+	if from != echo4 || got != "by address" {
+		t.Errorf("got %q from %v, want %q from %v", got, from, "by address", echo4)
+	}
+	from, got = exchange(t, c, relay, datagram("echo.test", echo4.Port(), "by name"))
+	if from != echo4 || got != "by name" {
+		t.Errorf("got %q from %v, want %q from %v", got, from, "by name", echo4)
+	}
+	big := strings.Repeat("x", 60000)
+	if _, got = exchange(t, c, relay, datagram("127.0.0.1", echo4.Port(), big)); got != big {
+		t.Errorf("a 60,000-byte datagram came back as %d bytes", len(got))
+	}
+	echo6 := udpEcho(t, "::1")
+	from, got = exchange(t, c, relay, datagram("::1", echo6.Port(), "over IPv6"))
+	if from != echo6 || got != "over IPv6" {
+		t.Errorf("got %q from %v, want %q from %v", got, from, "over IPv6", echo6)
+	}
+}
+
+// Datagrams that must not pass are dropped, and the association keeps
+// serving: a denied destination, a fragment, a bad header, and datagrams
+// from another source than the client's.
+func TestSOCKS5UDPDrops(t *testing.T) {
+	echo := udpEcho(t, "127.0.0.1")
+	trap, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer trap.Close()
+	trapPort := uint16(trap.LocalAddr().(*net.UDPAddr).Port)
+	dests, err := access.ParseDestList([]string{"127.0.0.1:" + strconv.Itoa(int(echo.Port()))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := serve(t, &proxyserver.SOCKS5{Config: proxyserver.Config{Dests: dests}})
+	c := udpClient(t)
+	other := udpClient(t)
+	// The client announces its source port, so other, on the same IP, is
+	// not the client.
+	_, relay := udpAssociate(t, proxy, c.LocalAddr().(*net.UDPAddr).AddrPort())
+
+	fragment := datagram("127.0.0.1", trapPort, "fragment")
+	fragment[2] = 1
+	for _, p := range [][]byte{
+		datagram("127.0.0.1", trapPort, "denied"),
+		fragment,
+		{0, 0, 0, 9, 1, 2},
+		{1},
+	} {
+		if _, err := c.WriteToUDPAddrPort(p, relay); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := other.WriteToUDPAddrPort(datagram("127.0.0.1", echo.Port(), "from another port"), relay); err != nil {
+		t.Fatal(err)
+	}
+	// One goroutine relays the client's datagrams in order, and loopback
+	// delivers at once: when this answer is back, the others were handled.
+	if _, got := exchange(t, c, relay, datagram("127.0.0.1", echo.Port(), "allowed")); got != "allowed" {
+		t.Fatalf("got %q, want %q", got, "allowed")
+	}
+	trap.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if n, _, err := trap.ReadFromUDPAddrPort(make([]byte, 100)); err == nil {
+		t.Errorf("a denied or fragmented datagram reached its destination (%d bytes)", n)
+	}
+	other.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if n, _, err := other.ReadFromUDPAddrPort(make([]byte, 100)); err == nil {
+		t.Errorf("a stranger's datagram was relayed (%d bytes came back)", n)
+	}
+}
+
+// The association ends with its control connection, and with its idle
+// timeout.
+func TestSOCKS5UDPEnds(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		idle   time.Duration
+		reason server.ClosedReason
+	}{
+		{"control closed", 0, ""},
+		{"idle", 200 * time.Millisecond, server.ReasonIdleTimeout},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			s := &proxyserver.SOCKS5{Config: proxyserver.Config{IdleTimeout: tt.idle}}
+			done := make(chan error, 1)
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					done <- err
+					return
+				}
+				defer c.Close()
+				done <- s.ServeConn(context.Background(), c)
+			}()
+			ctrl, relay := udpAssociate(t, ln.Addr().String(), netip.AddrPortFrom(netip.IPv4Unspecified(), 0))
+			if tt.idle == 0 {
+				ctrl.Close()
+			}
+			select {
+			case err := <-done:
+				if tt.idle == 0 && err != nil {
+					t.Fatalf("ServeConn: %v", err)
+				}
+				if tt.idle != 0 && server.ReasonOf(err) != tt.reason {
+					t.Fatalf("ServeConn: %v (reason %v), want reason %v", err, server.ReasonOf(err), tt.reason)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the association outlived its end")
+			}
+			// The relay's socket is closed: a datagram to it is refused.
+			c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(relay))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.Write([]byte{0, 0, 0, 1, 127, 0, 0, 1, 0, 7})
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := c.Read(make([]byte, 10)); !errors.Is(err, syscall.ECONNREFUSED) {
+				t.Errorf("the relay socket still answers or is silent: %v", err)
+			}
+		})
+	}
+}
+
+func TestParseUDPHeader(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      []byte
+		host    string
+		port    uint16
+		payload string
+		wantErr string
+	}{
+		{"IPv4", []byte("\x00\x00\x00\x01\x7f\x00\x00\x01\x00\x35hi"), "127.0.0.1", 53, "hi", ""},
+		{"IPv6", append([]byte("\x00\x00\x00\x04"), append(netip.IPv6Loopback().AsSlice(), 0, 53, 'x')...), "::1", 53, "x", ""},
+		{"mapped IPv6", append([]byte("\x00\x00\x00\x04"), append(netip.MustParseAddr("::ffff:10.0.0.1").AsSlice(), 1, 0)...), "10.0.0.1", 256, "", ""},
+		{"name", []byte("\x00\x00\x00\x03\x09localhost\x00\x35q"), "localhost", 53, "q", ""},
+		{"longest name", []byte("\x00\x00\x00\x03\xff" + strings.Repeat("n", 255) + "\x00\x35"), strings.Repeat("n", 255), 53, "", ""},
+		{"longest name, short", []byte("\x00\x00\x00\x03\xff" + strings.Repeat("n", 255)), "", 0, "", "short address"},
+		{"short", []byte("\x00\x00\x00"), "", 0, "", "3 bytes"},
+		{"reserved", []byte("\x00\x01\x00\x01\x7f\x00\x00\x01\x00\x35"), "", 0, "reserved", ""},
+		{"fragment", []byte("\x00\x00\x02\x01\x7f\x00\x00\x01\x00\x35"), "", 0, "", "fragment 2"},
+		{"short IPv4", []byte("\x00\x00\x00\x01\x7f\x00\x00\x01\x00"), "", 0, "", "short address"},
+		{"short name", []byte("\x00\x00\x00\x03\x09local\x00\x35"), "", 0, "", "short address"},
+		{"empty name", []byte("\x00\x00\x00\x03\x00\x00\x35"), "", 0, "", "empty host name"},
+		{"no name length", []byte("\x00\x00\x00\x03"), "", 0, "", "short address"},
+		{"address type", []byte("\x00\x00\x00\x02\x00\x35"), "", 0, "", "address type 2"},
+	}
+	for _, tt := range tests {
+		host, port, payload, err := proxyserver.ParseUDPHeader(tt.in)
+		if tt.wantErr != "" || tt.name == "reserved" {
+			want := tt.wantErr
+			if want == "" {
+				want = tt.payload
+			}
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: err %v, want one containing %q", tt.name, err, want)
+			}
+			continue
+		}
+		if err != nil || host != tt.host || port != tt.port || string(payload) != tt.payload {
+			t.Errorf("%s: %q %d %q %v, want %q %d %q", tt.name, host, port, payload, err, tt.host, tt.port, tt.payload)
+		}
+	}
+}
+
+// FuzzParseUDPHeader: client datagrams are untrusted. Parsing never panics,
+// errors are one line, and an IP header parsed is the one AppendUDPHeader
+// writes for that address.
+func FuzzParseUDPHeader(f *testing.F) {
+	f.Add([]byte("\x00\x00\x00\x01\x7f\x00\x00\x01\x00\x35hi"))
+	f.Add([]byte("\x00\x00\x00\x03\x09localhost\x00\x35q"))
+	f.Add(append([]byte("\x00\x00\x00\x04"), append(netip.IPv6Loopback().AsSlice(), 0, 53)...))
+	f.Add([]byte("\x00\x00\x01\x01"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		host, port, payload, err := proxyserver.ParseUDPHeader(in)
+		if err != nil {
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("multi-line error %q", err)
+			}
+			return
+		}
+		if len(payload) > len(in) {
+			t.Fatalf("payload longer than the datagram")
+		}
+		ip, perr := netip.ParseAddr(host)
+		if perr != nil || !(in[3] == 1 || in[3] == 4 && !ip.Is4()) {
+			return // a name, or an IPv4-mapped address (written back as IPv4)
+		}
+		again := proxyserver.AppendUDPHeader(nil, netip.AddrPortFrom(ip, port))
+		if !bytes.Equal(append(again, payload...), in) {
+			t.Fatalf("header %x parsed as %s port %d, written back as %x", in, host, port, again)
+		}
+	})
+}
