@@ -187,7 +187,7 @@ func (m *countingMetrics) get(p *map[string]int, k string) int {
 
 func TestBrokerDropsSlowConsumer(t *testing.T) {
 	m := &countingMetrics{}
-	var log syncBuffer
+	var log testutil.Buffer
 	h, address := startHub(t, "tcp", Config{ClientQueue: 8, Metrics: m, Logger: slog.New(slog.NewTextHandler(&log, nil))})
 	// The stalled client never reads; a small receive buffer makes the
 	// kernel's share of the backlog small.
@@ -235,24 +235,6 @@ func TestBrokerDropsSlowConsumer(t *testing.T) {
 	if _, err := io.Copy(io.Discard, stalled); err != nil && !errors.Is(err, net.ErrClosed) && !isReset(err) {
 		t.Errorf("stalled client: %v, want EOF or reset", err)
 	}
-}
-
-// syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func isReset(err error) bool {

@@ -1,13 +1,11 @@
 package middleware_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,33 +17,15 @@ import (
 	"sockit/service"
 )
 
-// logBuf is a concurrency-safe log sink.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // start serves a greeting behind mw on loopback and returns its address and
 // log.
-func start(t *testing.T, mw ...server.Middleware) (string, *logBuf) {
+func start(t *testing.T, mw ...server.Middleware) (string, *testutil.Buffer) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := new(logBuf)
+	logs := new(testutil.Buffer)
 	logger := slog.New(slog.NewTextHandler(logs, nil))
 	h := server.Chain(service.Greet{Message: []byte("hi\n")}, append(mw, middleware.LogConnections(logger))...)
 	srv := &server.Server{Handler: h, Logger: logger}
@@ -135,7 +115,7 @@ func TestMaxConnsPerIP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := new(logBuf)
+	logs := new(testutil.Buffer)
 	logger := slog.New(slog.NewTextHandler(logs, nil))
 	srv := &server.Server{Handler: server.Chain(service.Echo{}, middleware.MaxConnsPerIP(2)), Logger: logger}
 	go srv.Serve(ln)

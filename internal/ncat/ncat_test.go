@@ -10,30 +10,11 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"sockit/internal/testutil"
 )
-
-// syncBuf is a bytes.Buffer safe for concurrent use.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 var reListen = regexp.MustCompile(`Listening on (\S+)`)
 
@@ -44,7 +25,7 @@ func runListener(t *testing.T, ctx context.Context, cfg *Config) (string, <-chan
 	errc := make(chan error, 1)
 	go func() { errc <- Run(ctx, cfg) }()
 	var address string
-	stderr := cfg.Stderr.(*syncBuf)
+	stderr := cfg.Stderr.(*testutil.Buffer)
 	testutil.Eventually(t, 5*time.Second, "the listening line", func() bool {
 		m := reListen.FindStringSubmatch(stderr.String())
 		if m == nil {
@@ -71,16 +52,16 @@ func TestConnectSession(t *testing.T) {
 		io.Copy(c, c) // echo until the half-close, then close
 		c.Close()
 	}()
-	var out syncBuf
-	cfg := &Config{Address: ln.Addr().String(), Stdin: strings.NewReader("a\nb\n"), Stdout: &out, Stderr: &syncBuf{}, CRLF: true, Verbose: 1}
+	var out testutil.Buffer
+	cfg := &Config{Address: ln.Addr().String(), Stdin: strings.NewReader("a\nb\n"), Stdout: &out, Stderr: &testutil.Buffer{}, CRLF: true, Verbose: 1}
 	if err := Run(ctx, cfg); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	if out.String() != "a\r\nb\r\n" {
 		t.Errorf("stdout %q", out.String())
 	}
-	if !strings.Contains(cfg.Stderr.(*syncBuf).String(), "Ncat: 6 bytes sent, 6 bytes received") {
-		t.Errorf("stderr %q", cfg.Stderr.(*syncBuf).String())
+	if !strings.Contains(cfg.Stderr.(*testutil.Buffer).String(), "Ncat: 6 bytes sent, 6 bytes received") {
+		t.Errorf("stderr %q", cfg.Stderr.(*testutil.Buffer).String())
 	}
 }
 
@@ -100,7 +81,7 @@ func TestIdleTimeout(t *testing.T) {
 	}()
 	pr, pw := io.Pipe()
 	defer pw.Close()
-	cfg := &Config{Address: ln.Addr().String(), Stdin: pr, Stdout: io.Discard, Stderr: &syncBuf{}, IdleTimeout: 200 * time.Millisecond}
+	cfg := &Config{Address: ln.Addr().String(), Stdin: pr, Stdout: io.Discard, Stderr: &testutil.Buffer{}, IdleTimeout: 200 * time.Millisecond}
 	err = Run(ctx, cfg)
 	var ee *ExitError
 	if !errors.As(err, &ee) || ee.Code != 1 || ee.Error() != "Idle timeout expired (200 ms)." {
@@ -115,10 +96,10 @@ func TestKeepOpenSlowClient(t *testing.T) {
 	ctx, cancel := context.WithCancel(testutil.Context(t, 60*time.Second))
 	defer cancel()
 	stdinR, stdinW := io.Pipe()
-	var out syncBuf
-	var logs syncBuf
+	var out testutil.Buffer
+	var logs testutil.Buffer
 	cfg := &Config{Listen: true, KeepOpen: true, Address: "127.0.0.1:0", Verbose: 1,
-		Stdin: stdinR, Stdout: &out, Stderr: &syncBuf{}, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+		Stdin: stdinR, Stdout: &out, Stderr: &testutil.Buffer{}, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 	address, errc := runListener(t, ctx, cfg)
 
 	fast, err := net.Dial("tcp", address)
@@ -133,7 +114,7 @@ func TestKeepOpenSlowClient(t *testing.T) {
 	slow.SetReadBuffer(4096)
 	defer slow.Close()
 	testutil.Eventually(t, 5*time.Second, "two clients registered", func() bool {
-		return strings.Count(cfg.Stderr.(*syncBuf).String(), "Connection from 127.0.0.1:") >= 2
+		return strings.Count(cfg.Stderr.(*testutil.Buffer).String(), "Connection from 127.0.0.1:") >= 2
 	})
 	fast.Write([]byte("from fast\n"))
 	slow.Write([]byte("from slow\n"))

@@ -255,6 +255,13 @@ func Run(t testing.TB, timeout time.Duration, stdin io.Reader, prog string, args
 	return out.String(), errb.String(), code
 }
 
+// RunSockit runs the sockit binary under test to its end (at most 20 s),
+// with stdin as its standard input.
+func RunSockit(t testing.TB, stdin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	return Run(t, 20*time.Second, strings.NewReader(stdin), SockitBinary(t), args...)
+}
+
 // FreePort returns a port free for both TCP and UDP on 127.0.0.1, for peers
 // that cannot report the port they chose.
 func FreePort(t testing.TB) int {

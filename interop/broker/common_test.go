@@ -8,7 +8,6 @@ import (
 	"net"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,29 +15,11 @@ import (
 	"sockit/internal/testutil"
 )
 
-// logBuf collects a sockit instance's stderr.
-type logBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // instance is a sockit command running in this test process.
 type instance struct {
 	cancel context.CancelFunc
 	done   chan int
-	log    *logBuf
+	log    *testutil.Buffer
 	addr   string
 }
 
@@ -49,7 +30,7 @@ var reListening = regexp.MustCompile(`listening on (\S+)`)
 func startSockit(t *testing.T, args ...string) *instance {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	in := &instance{cancel: cancel, done: make(chan int, 1), log: &logBuf{}}
+	in := &instance{cancel: cancel, done: make(chan int, 1), log: &testutil.Buffer{}}
 	go func() {
 		in.done <- cli.Main(ctx, "sockit", args, strings.NewReader(""), io.Discard, in.log)
 	}()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -48,16 +49,16 @@ func roundTrip(ctx context.Context, network, address, msg string) (string, error
 // twenty concurrent Go clients sending 256 KiB each.
 func TestRelayToExecCatIsEchoServer(t *testing.T) {
 	ctx := testutil.Context(t, 60*time.Second)
-	srv, address := sockit(t, "relay", "127.0.0.1:0", "exec:cat")
+	srv, address := testutil.StartSockit(t, "relay", "127.0.0.1:0", "exec:cat")
 	host, port, _ := net.SplitHostPort(address)
 
 	nc := testutil.NeedCommand(t, "nc")
-	out, errOut, code := run(t, 20*time.Second, "hello from nc\n", nc, "-N", host, port)
+	out, errOut, code := testutil.Run(t, 20*time.Second, strings.NewReader("hello from nc\n"), nc, "-N", host, port)
 	if code != 0 || out != "hello from nc\n" {
 		t.Errorf("nc: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	ncat := testutil.NeedCommand(t, "ncat")
-	out, errOut, code = run(t, 20*time.Second, "hello from ncat\n", ncat, host, port)
+	out, errOut, code = testutil.Run(t, 20*time.Second, strings.NewReader("hello from ncat\n"), ncat, host, port)
 	if code != 0 || out != "hello from ncat\n" {
 		t.Errorf("ncat: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
@@ -87,7 +88,7 @@ func TestRelayToExecCatIsEchoServer(t *testing.T) {
 	srv.Stderr.Wait(t, regexp.MustCompile(`^exec exited .*status="exit 0"`), 10*time.Second)
 	srv.Cmd.Process.Signal(syscall.SIGTERM)
 	if code := srv.Exit(20 * time.Second); code != 0 {
-		t.Fatalf("relay exit %d; %s", code, describe(srv))
+		t.Fatalf("relay exit %d; %s", code, srv.Describe())
 	}
 }
 
@@ -122,7 +123,7 @@ func envOf(s string) map[string]string {
 // addresses under sockit's and ncat's names.
 func TestRelayToShEnvSeesConnection(t *testing.T) {
 	ctx := testutil.Context(t, 30*time.Second)
-	_, address := sockit(t, "relay", "127.0.0.1:0", "sh:env")
+	_, address := testutil.StartSockit(t, "relay", "127.0.0.1:0", "sh:env")
 	_, lport, _ := net.SplitHostPort(address)
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", address)
@@ -161,15 +162,15 @@ func TestShExecMatchesNcat(t *testing.T) {
 	ctx := testutil.Context(t, 30*time.Second)
 	script := `echo "$NCAT_REMOTE_ADDR $NCAT_LOCAL_ADDR $NCAT_LOCAL_PORT $NCAT_PROTO" ; test -n "$NCAT_REMOTE_PORT" && echo port-set`
 
-	port := freePort(t)
-	nc := start(t, ncat, "-v", "-l", "127.0.0.1", port, "--sh-exec", script)
+	port := testutil.FreePortString(t)
+	nc := testutil.StartPiped(t, exec.Command(ncat, "-v", "-l", "127.0.0.1", port, "--sh-exec", script))
 	nc.Stderr.Wait(t, regexp.MustCompile(`Listening on 127\.0\.0\.1:`+port), 20*time.Second)
 	fromNcat, err := readAll(ctx, "127.0.0.1:"+port)
 	if err != nil {
 		t.Fatalf("ncat: %v", err)
 	}
 
-	_, address := sockit(t, "serve", "127.0.0.1:0", "--sh-exec", script)
+	_, address := testutil.StartSockit(t, "serve", "127.0.0.1:0", "--sh-exec", script)
 	fromSockit, err := readAll(ctx, address)
 	if err != nil {
 		t.Fatalf("sockit: %v", err)
@@ -188,9 +189,9 @@ func TestShExecMatchesNcat(t *testing.T) {
 // arguments split like a shell's words.
 func TestServeExecWithNcatClient(t *testing.T) {
 	ncat := testutil.NeedCommand(t, "ncat")
-	_, address := sockit(t, "serve", "127.0.0.1:0", "--exec", `tr 'a-z' "A-Z"`)
+	_, address := testutil.StartSockit(t, "serve", "127.0.0.1:0", "--exec", `tr 'a-z' "A-Z"`)
 	host, port, _ := net.SplitHostPort(address)
-	out, errOut, code := run(t, 20*time.Second, "shout this\n", ncat, host, port)
+	out, errOut, code := testutil.Run(t, 20*time.Second, strings.NewReader("shout this\n"), ncat, host, port)
 	if code != 0 || out != "SHOUT THIS\n" {
 		t.Fatalf("ncat: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
@@ -209,7 +210,7 @@ func TestChildIgnoringInputIsKilledAfterGrace(t *testing.T) {
 
 func testGraceKill(t *testing.T, args ...string) {
 	ctx := testutil.Context(t, 30*time.Second)
-	srv, address := sockit(t, args...)
+	srv, address := testutil.StartSockit(t, args...)
 	start := time.Now()
 	out, err := roundTrip(ctx, "tcp", address, "input nobody reads\n")
 	if err != nil {
@@ -231,7 +232,7 @@ func TestMissingProgramFailsOneConnection(t *testing.T) {
 	ctx := testutil.Context(t, 30*time.Second)
 	dir := t.TempDir()
 	prog := filepath.Join(dir, "prog")
-	srv, address := sockit(t, "relay", "127.0.0.1:0", "exec:"+prog)
+	srv, address := testutil.StartSockit(t, "relay", "127.0.0.1:0", "exec:"+prog)
 	out, _ := roundTrip(ctx, "tcp", address, "x")
 	if out != "" {
 		t.Errorf("got %q", out)
@@ -250,13 +251,13 @@ func TestMissingProgramFailsOneConnection(t *testing.T) {
 func TestExecBehindUnixAndUDP(t *testing.T) {
 	ctx := testutil.Context(t, 30*time.Second)
 	sock := filepath.Join(t.TempDir(), "s.sock")
-	_, _ = sockit(t, "relay", "unix://"+sock, `sh:echo "$SOCKIT_PROTO $SOCKIT_LOCAL_ADDR"`)
+	_, _ = testutil.StartSockit(t, "relay", "unix://"+sock, `sh:echo "$SOCKIT_PROTO $SOCKIT_LOCAL_ADDR"`)
 	out, err := roundTrip(ctx, "unix", sock, "")
 	if err != nil || out != "unix "+sock+"\n" {
 		t.Errorf("unix: got %q, %v", out, err)
 	}
 
-	_, address := sockit(t, "relay", "udp://127.0.0.1:0", "exec:cat")
+	_, address := testutil.StartSockit(t, "relay", "udp://127.0.0.1:0", "exec:cat")
 	c, err := net.Dial("udp", address)
 	if err != nil {
 		t.Fatal(err)
@@ -278,7 +279,7 @@ func TestExecBehindUnixAndUDP(t *testing.T) {
 // stdin to a program: "sockit relay - exec:PROGRAM" as socat's
 // "STDIO EXEC:PROGRAM".
 func TestRelayStdioToExec(t *testing.T) {
-	out, errOut, code := runSockit(t, "abc\n", "relay", "-", "exec:tr a-c x-z")
+	out, errOut, code := testutil.RunSockit(t, "abc\n", "relay", "-", "exec:tr a-c x-z")
 	if code != 0 || out != "xyz\n" {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
 	}

@@ -13,7 +13,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -86,31 +85,13 @@ func runScenarios(t *testing.T, list []scenario) {
 	}
 }
 
-// syncBuf is a bytes.Buffer safe for a writer and concurrent readers.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // proc is a running peer.
 type proc struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
-	stdout *syncBuf
-	stderr *syncBuf
+	stdout *testutil.Buffer
+	stderr *testutil.Buffer
 	done   chan struct{}
 	code   int
 }
@@ -125,7 +106,7 @@ func start(t *testing.T, p peer, dir string, args ...string) *proc {
 	// --exec started, and a bound on waiting for their copies of its pipes.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.WaitDelay = 2 * time.Second
-	pr := &proc{t: t, cmd: cmd, stdout: &syncBuf{}, stderr: &syncBuf{}, done: make(chan struct{})}
+	pr := &proc{t: t, cmd: cmd, stdout: &testutil.Buffer{}, stderr: &testutil.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = pr.stdout, pr.stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"sockit/internal/testutil"
 	"sockit/service/proxyserver"
 	"sockit/tlsconf/tlstest"
 )
@@ -43,8 +44,8 @@ func newTLSFiles(t *testing.T) tlsFiles {
 
 // tlsServer is a TLS server that records the SNI and ALPN it saw and what
 // the client sent, and answers "secure <bytes>".
-func tlsServer(t *testing.T, f tlsFiles) (net.Listener, *recorder, *syncBuf) {
-	info := &syncBuf{}
+func tlsServer(t *testing.T, f tlsFiles) (net.Listener, *recorder, *testutil.Buffer) {
+	info := &testutil.Buffer{}
 	cfg := &tls.Config{Certificates: []tls.Certificate{f.pair}, NextProtos: []string{"http/1.1"}}
 	rec := newRecorder()
 	ln := server(t, "tcp", "127.0.0.1:0", func(c net.Conn) {

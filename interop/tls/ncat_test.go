@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -22,9 +23,9 @@ import (
 func TestNcatSSLClientToSockit(t *testing.T) {
 	ncat := testutil.NeedCommand(t, "ncat")
 	p := newPKI(t)
-	_, address := sockit(t, "serve", "tls://127.0.0.1:0", "--tls-cert", p.cert, "--tls-key", p.key)
+	_, address := testutil.StartSockit(t, "serve", "tls://127.0.0.1:0", "--tls-cert", p.cert, "--tls-key", p.key)
 	_, port, _ := net.SplitHostPort(address)
-	out, errOut, code := run(t, 20*time.Second, "", ncat, "-4", "--ssl", "--ssl-verify", "--ssl-trustfile", p.caFile, "localhost", port)
+	out, errOut, code := testutil.Run(t, 20*time.Second, strings.NewReader(""), ncat, "-4", "--ssl", "--ssl-verify", "--ssl-trustfile", p.caFile, "localhost", port)
 	if code != 0 || out != "Thank you for connecting\n" {
 		t.Fatalf("ncat --ssl: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
@@ -34,11 +35,11 @@ func TestNcatSSLClientToSockit(t *testing.T) {
 func TestSockitClientToNcatSSLListener(t *testing.T) {
 	ncat := testutil.NeedCommand(t, "ncat")
 	p := newPKI(t)
-	port := freePort(t)
-	nc := start(t, ncat, "-v", "-l", "--ssl", "--ssl-cert", p.cert, "--ssl-key", p.key, "127.0.0.1", port)
+	port := testutil.FreePortString(t)
+	nc := testutil.StartPiped(t, exec.Command(ncat, "-v", "-l", "--ssl", "--ssl-cert", p.cert, "--ssl-key", p.key, "127.0.0.1", port))
 	nc.Stderr.Wait(t, regexp.MustCompile(`Listening on 127\.0\.0\.1:`+port), 20*time.Second)
 
-	c := start(t, testutil.SockitBinary(t), "connect", "tls://127.0.0.1:"+port, "--tls-trust", p.caFile)
+	c := testutil.StartPiped(t, exec.Command(testutil.SockitBinary(t), "connect", "tls://127.0.0.1:"+port, "--tls-trust", p.caFile))
 	if _, err := nc.Stdin.Write([]byte("from ncat\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +51,7 @@ func TestSockitClientToNcatSSLListener(t *testing.T) {
 	c.Stdin.Close()
 	nc.Stdin.Close()
 	if code := c.Exit(20 * time.Second); code != 0 {
-		t.Fatalf("connect exit %d; %s", code, describe(c))
+		t.Fatalf("connect exit %d; %s", code, c.Describe())
 	}
 }
 
@@ -77,7 +78,7 @@ func TestSIGHUPReload(t *testing.T) {
 		}
 	}
 	install("first")
-	srv, address := sockit(t, "serve", "tls://127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile, "--echo")
+	srv, address := testutil.StartSockit(t, "serve", "tls://127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile, "--echo")
 
 	ccfg, err := tlsconf.ClientConfig(tlsconf.ClientOptions{ServerName: "localhost", TrustFiles: []string{p.caFile}})
 	if err != nil {
@@ -145,7 +146,7 @@ func TestSIGHUPReload(t *testing.T) {
 	old.Close()
 	srv.Cmd.Process.Signal(syscall.SIGTERM)
 	if code := srv.Exit(20 * time.Second); code != 0 {
-		t.Fatalf("serve exit %d; %s", code, describe(srv))
+		t.Fatalf("serve exit %d; %s", code, srv.Describe())
 	}
 }
 
@@ -155,10 +156,10 @@ func TestRelayTLSToTLSWithCurl(t *testing.T) {
 	curl := testutil.NeedCommand(t, "curl")
 	p := newPKI(t)
 	backend := sServerWWW(t, p.cert, p.key)
-	_, address := sockit(t, "relay", "tls://127.0.0.1:0", "tls://"+backend,
+	_, address := testutil.StartSockit(t, "relay", "tls://127.0.0.1:0", "tls://"+backend,
 		"--tls-cert", p.cert, "--tls-key", p.key, "--tls-trust", p.caFile, "--tls-server-name", "localhost")
 	_, port, _ := net.SplitHostPort(address)
-	out, errOut, code := run(t, 20*time.Second, "", curl, "-sS", "--http1.0", "--cacert", p.caFile,
+	out, errOut, code := testutil.Run(t, 20*time.Second, strings.NewReader(""), curl, "-sS", "--http1.0", "--cacert", p.caFile,
 		"--resolve", "localhost:"+port+":127.0.0.1", "https://localhost:"+port+"/")
 	if code != 0 || !strings.Contains(out, "s_server") {
 		t.Fatalf("curl through the relay: exit %d, stderr %q, stdout %q", code, errOut, out)
@@ -180,7 +181,7 @@ func TestTLSOptionErrors(t *testing.T) {
 		{[]string{"connect", "tls://127.0.0.1:1", "--tls-trust", filepath.Join(dir, "missing.pem")}, 1, "missing.pem"},
 	}
 	for _, tt := range tests {
-		_, errOut, code := runSockit(t, "", tt.args...)
+		_, errOut, code := testutil.RunSockit(t, "", tt.args...)
 		if code != tt.code || !strings.Contains(errOut, tt.want) {
 			t.Errorf("sockit %q: exit %d, stderr %q; want exit %d and %q", tt.args, code, errOut, tt.code, tt.want)
 		}
@@ -198,7 +199,7 @@ func TestSIGHUPReloadsClientCAs(t *testing.T) {
 	dir := t.TempDir()
 	first, second := tlstest.NewCA(t, "first client CA"), tlstest.NewCA(t, "second client CA")
 	pool := tlstest.Write(t, dir, "clients.pem", first.PEM)
-	srv, address := sockit(t, "serve", "tls://127.0.0.1:0", "--tls-cert", p.cert, "--tls-key", p.key, "--tls-client-ca", pool, "--echo")
+	srv, address := testutil.StartSockit(t, "serve", "tls://127.0.0.1:0", "--tls-cert", p.cert, "--tls-key", p.key, "--tls-client-ca", pool, "--echo")
 
 	client := func(issuer *tlstest.CA) *tls.Config {
 		t.Helper()
@@ -236,7 +237,7 @@ func TestSIGHUPReloadsClientCAs(t *testing.T) {
 	}
 	fromFirst, fromSecond := client(first), client(second)
 	if !admitted(fromFirst) || admitted(fromSecond) {
-		t.Fatalf("before the reload: want only the first CA's client admitted; %s", describe(srv))
+		t.Fatalf("before the reload: want only the first CA's client admitted; %s", srv.Describe())
 	}
 	tlstest.Write(t, dir, "clients.pem", second.PEM)
 	if err := srv.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
@@ -244,10 +245,10 @@ func TestSIGHUPReloadsClientCAs(t *testing.T) {
 	}
 	srv.Stderr.Wait(t, regexp.MustCompile(`^SIGHUP: reloaded the client CAs`), 20*time.Second)
 	if admitted(fromFirst) || !admitted(fromSecond) {
-		t.Fatalf("after the reload: want only the second CA's client admitted; %s", describe(srv))
+		t.Fatalf("after the reload: want only the second CA's client admitted; %s", srv.Describe())
 	}
 	srv.Cmd.Process.Signal(syscall.SIGTERM)
 	if code := srv.Exit(20 * time.Second); code != 0 {
-		t.Fatalf("serve exit %d; %s", code, describe(srv))
+		t.Fatalf("serve exit %d; %s", code, srv.Describe())
 	}
 }

@@ -2,6 +2,7 @@ package tlsinterop
 
 import (
 	"net"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -47,9 +48,9 @@ func (p *pki) issue(t *testing.T, name string, leaf tlstest.Leaf) (cert, key str
 func sServerWWW(t *testing.T, cert, key string, extra ...string) string {
 	t.Helper()
 	openssl := testutil.NeedCommand(t, "openssl")
-	port := freePort(t)
+	port := testutil.FreePortString(t)
 	args := append([]string{"s_server", "-accept", "127.0.0.1:" + port, "-cert", cert, "-key", key, "-www"}, extra...)
-	start(t, openssl, args...)
+	testutil.StartPiped(t, exec.Command(openssl, args...))
 	address := net.JoinHostPort("127.0.0.1", port)
 	testutil.WaitDial(t, "tcp", address, 20*time.Second)
 	return address
@@ -65,12 +66,12 @@ var wwwOK = regexp.MustCompile(`HTTP/1\.0 200 ok`)
 func TestOpenSSLClientToSockitServer(t *testing.T) {
 	openssl := testutil.NeedCommand(t, "openssl")
 	p := newPKI(t)
-	srv, address := sockit(t, "serve", "tls://127.0.0.1:0", "--tls-cert", p.cert, "--tls-key", p.key,
+	srv, address := testutil.StartSockit(t, "serve", "tls://127.0.0.1:0", "--tls-cert", p.cert, "--tls-key", p.key,
 		"--sh-exec", `read line; echo "got $line over $SOCKIT_PROTO"`)
-	out, errOut, code := run(t, 20*time.Second, "hello\n", openssl, "s_client", "-connect", address,
+	out, errOut, code := testutil.Run(t, 20*time.Second, strings.NewReader("hello\n"), openssl, "s_client", "-connect", address,
 		"-CAfile", p.caFile, "-verify_return_error", "-servername", "localhost", "-quiet")
 	if !strings.Contains(out, "got hello over tcp") {
-		t.Fatalf("s_client got %q (exit %d, stderr %q); sockit %s", out, code, errOut, describe(srv))
+		t.Fatalf("s_client got %q (exit %d, stderr %q); sockit %s", out, code, errOut, srv.Describe())
 	}
 	srv.Stderr.Wait(t, regexp.MustCompile(`^exec exited .*status="exit 0"`), 10*time.Second)
 }
@@ -79,11 +80,11 @@ func TestOpenSSLClientToSockitServer(t *testing.T) {
 func TestSockitClientToOpenSSLServer(t *testing.T) {
 	openssl := testutil.NeedCommand(t, "openssl")
 	p := newPKI(t)
-	port := freePort(t)
-	ss := start(t, openssl, "s_server", "-accept", "127.0.0.1:"+port, "-cert", p.cert, "-key", p.key, "-quiet")
+	port := testutil.FreePortString(t)
+	ss := testutil.StartPiped(t, exec.Command(openssl, "s_server", "-accept", "127.0.0.1:"+port, "-cert", p.cert, "-key", p.key, "-quiet"))
 	testutil.WaitDial(t, "tcp", "127.0.0.1:"+port, 20*time.Second)
 
-	c := start(t, testutil.SockitBinary(t), "connect", "tls://localhost:"+port, "--tls-trust", p.caFile)
+	c := testutil.StartPiped(t, exec.Command(testutil.SockitBinary(t), "connect", "tls://localhost:"+port, "--tls-trust", p.caFile))
 	if _, err := ss.Stdin.Write([]byte("from openssl\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +96,7 @@ func TestSockitClientToOpenSSLServer(t *testing.T) {
 	c.Stdin.Close()  // close_notify to s_server
 	ss.Stdin.Close() // s_server ends
 	if code := c.Exit(20 * time.Second); code != 0 {
-		t.Fatalf("connect exit %d; %s", code, describe(c))
+		t.Fatalf("connect exit %d; %s", code, c.Describe())
 	}
 }
 
@@ -105,14 +106,14 @@ func TestSockitClientToOpenSSLServer(t *testing.T) {
 func TestMutualTLSSockitServer(t *testing.T) {
 	openssl := testutil.NeedCommand(t, "openssl")
 	p := newPKI(t)
-	srv, address := sockit(t, "serve", "tls://127.0.0.1:0", "--tls-cert", p.cert, "--tls-key", p.key,
+	srv, address := testutil.StartSockit(t, "serve", "tls://127.0.0.1:0", "--tls-cert", p.cert, "--tls-key", p.key,
 		"--tls-client-ca", p.clientCA, "--sh-exec", `echo "welcome $SOCKIT_TLS_CLIENT_CN ($SOCKIT_TLS_VERSION)"`)
-	out, errOut, _ := run(t, 20*time.Second, "", openssl, "s_client", "-connect", address, "-CAfile", p.caFile,
+	out, errOut, _ := testutil.Run(t, 20*time.Second, strings.NewReader(""), openssl, "s_client", "-connect", address, "-CAfile", p.caFile,
 		"-verify_return_error", "-cert", p.clientCert, "-key", p.clientKey, "-quiet")
 	if !strings.Contains(out, "welcome alice (TLS 1.3)") {
 		t.Fatalf("s_client with a client certificate got %q; stderr %q", out, errOut)
 	}
-	out, errOut, _ = run(t, 20*time.Second, "", openssl, "s_client", "-connect", address, "-CAfile", p.caFile, "-quiet")
+	out, errOut, _ = testutil.Run(t, 20*time.Second, strings.NewReader(""), openssl, "s_client", "-connect", address, "-CAfile", p.caFile, "-quiet")
 	if strings.Contains(out, "welcome") {
 		t.Fatalf("s_client without a client certificate was served: %q", out)
 	}
@@ -128,16 +129,16 @@ func TestMutualTLSSockitClient(t *testing.T) {
 	p := newPKI(t)
 	address := sServerWWW(t, p.cert, p.key, "-Verify", "1", "-CAfile", p.clientCA, "-verify_return_error")
 	_, port, _ := net.SplitHostPort(address)
-	out, errOut, code := runSockit(t, getRequest, "connect", "tls://localhost:"+port, "--tls-trust", p.caFile,
+	out, errOut, code := testutil.RunSockit(t, getRequest, "connect", "tls://localhost:"+port, "--tls-trust", p.caFile,
 		"--tls-cert", p.clientCert, "--tls-key", p.clientKey)
 	if code != 0 || !wwwOK.MatchString(out) || !strings.Contains(out, "CN=alice") && !strings.Contains(out, "CN = alice") {
 		t.Fatalf("with a client certificate: exit %d, stderr %q, stdout:\n%s", code, errOut, out)
 	}
-	out, errOut, code = runSockit(t, getRequest, "connect", "tls://localhost:"+port, "--tls-trust", p.caFile)
+	out, errOut, code = testutil.RunSockit(t, getRequest, "connect", "tls://localhost:"+port, "--tls-trust", p.caFile)
 	if code != 1 || wwwOK.MatchString(out) {
 		t.Fatalf("without a client certificate: exit %d, stdout %q", code, out)
 	}
-	oneLine(t, errOut, "sockit: ")
+	testutil.OneLine(t, errOut, "sockit: ")
 }
 
 // A server with an untrusted self-signed certificate: sockit refuses, says
@@ -147,24 +148,24 @@ func TestUntrustedSelfSignedServer(t *testing.T) {
 	openssl := testutil.NeedCommand(t, "openssl")
 	dir := t.TempDir()
 	cert, key := dir+"/self.pem", dir+"/self-key.pem"
-	if out, _, code := run(t, 30*time.Second, "", openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+	if out, _, code := testutil.Run(t, 30*time.Second, strings.NewReader(""), openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
 		"-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost",
 		"-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"); code != 0 {
 		t.Fatalf("openssl req: %s", out)
 	}
 	address := sServerWWW(t, cert, key)
 
-	out, errOut, code := runSockit(t, getRequest, "connect", "tls://"+address)
+	out, errOut, code := testutil.RunSockit(t, getRequest, "connect", "tls://"+address)
 	if code != 1 || out != "" {
 		t.Fatalf("untrusted: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
-	oneLine(t, errOut, "connect tls://"+address, "certificate verification failed: unknown authority", "self-signed", "--tls-trust")
+	testutil.OneLine(t, errOut, "connect tls://"+address, "certificate verification failed: unknown authority", "self-signed", "--tls-trust")
 
-	out, errOut, code = runSockit(t, getRequest, "connect", "tls://"+address, "--tls-trust", cert)
+	out, errOut, code = testutil.RunSockit(t, getRequest, "connect", "tls://"+address, "--tls-trust", cert)
 	if code != 0 || !wwwOK.MatchString(out) {
 		t.Fatalf("--tls-trust: exit %d, stderr %q, stdout %q", code, errOut, out)
 	}
-	out, errOut, code = runSockit(t, getRequest, "connect", "tls://"+address, "--insecure")
+	out, errOut, code = testutil.RunSockit(t, getRequest, "connect", "tls://"+address, "--insecure")
 	if code != 0 || !wwwOK.MatchString(out) || !strings.Contains(errOut, "warning: --insecure") {
 		t.Fatalf("--insecure: exit %d, stderr %q, stdout %q", code, errOut, out)
 	}
@@ -181,20 +182,20 @@ func TestVerificationFailuresSayWhy(t *testing.T) {
 	otherCert, otherKey := p.issue(t, "other", tlstest.Leaf{CommonName: "service.test", DNSNames: []string{"service.test"}})
 
 	expired := sServerWWW(t, expCert, expKey)
-	_, errOut, code := runSockit(t, getRequest, "connect", "tls://"+expired, "--tls-trust", p.caFile)
+	_, errOut, code := testutil.RunSockit(t, getRequest, "connect", "tls://"+expired, "--tls-trust", p.caFile)
 	if code != 1 {
 		t.Fatalf("expired: exit %d", code)
 	}
-	oneLine(t, errOut, "certificate verification failed: expired", "certificate expired at")
+	testutil.OneLine(t, errOut, "certificate verification failed: expired", "certificate expired at")
 
 	other := sServerWWW(t, otherCert, otherKey)
-	_, errOut, code = runSockit(t, getRequest, "connect", "tls://"+other, "--tls-trust", p.caFile)
+	_, errOut, code = testutil.RunSockit(t, getRequest, "connect", "tls://"+other, "--tls-trust", p.caFile)
 	if code != 1 {
 		t.Fatalf("name mismatch: exit %d", code)
 	}
-	oneLine(t, errOut, "certificate verification failed: name mismatch", "valid for service.test, not 127.0.0.1")
+	testutil.OneLine(t, errOut, "certificate verification failed: name mismatch", "valid for service.test, not 127.0.0.1")
 
-	out, errOut, code := runSockit(t, getRequest, "connect", "tls://"+other, "--tls-trust", p.caFile, "--tls-server-name", "service.test")
+	out, errOut, code := testutil.RunSockit(t, getRequest, "connect", "tls://"+other, "--tls-trust", p.caFile, "--tls-server-name", "service.test")
 	if code != 0 || !wwwOK.MatchString(out) {
 		t.Fatalf("--tls-server-name: exit %d, stderr %q, stdout %q", code, errOut, out)
 	}
@@ -204,13 +205,13 @@ func TestVerificationFailuresSayWhy(t *testing.T) {
 // fingerprint it prints, as openssl computes it.
 func TestSelfSignedFingerprint(t *testing.T) {
 	openssl := testutil.NeedCommand(t, "openssl")
-	srv, address := sockit(t, "serve", "tls://127.0.0.1:0")
+	srv, address := testutil.StartSockit(t, "serve", "tls://127.0.0.1:0")
 	fp := srv.Stderr.Wait(t, regexp.MustCompile(`^SHA-256 fingerprint: ([0-9A-F:]{95})$`), 10*time.Second)[1]
-	pemOut, errOut, _ := run(t, 20*time.Second, "", openssl, "s_client", "-connect", address, "-showcerts")
+	pemOut, errOut, _ := testutil.Run(t, 20*time.Second, strings.NewReader(""), openssl, "s_client", "-connect", address, "-showcerts")
 	if !strings.Contains(pemOut, "BEGIN CERTIFICATE") {
 		t.Fatalf("s_client showed no certificate; stderr %q", errOut)
 	}
-	out, errOut, code := run(t, 20*time.Second, pemOut, openssl, "x509", "-noout", "-fingerprint", "-sha256")
+	out, errOut, code := testutil.Run(t, 20*time.Second, strings.NewReader(pemOut), openssl, "x509", "-noout", "-fingerprint", "-sha256")
 	if code != 0 || !strings.Contains(strings.ToUpper(out), "FINGERPRINT="+fp) {
 		t.Fatalf("openssl says %q (stderr %q), sockit printed %s", out, errOut, fp)
 	}
@@ -220,8 +221,8 @@ func TestSelfSignedFingerprint(t *testing.T) {
 func TestALPN(t *testing.T) {
 	openssl := testutil.NeedCommand(t, "openssl")
 	p := newPKI(t)
-	_, address := sockit(t, "serve", "tls://127.0.0.1:0", "--tls-cert", p.cert, "--tls-key", p.key, "--tls-alpn", "h2,http/1.1")
-	out, errOut, _ := run(t, 20*time.Second, "", openssl, "s_client", "-connect", address, "-CAfile", p.caFile, "-alpn", "http/1.1")
+	_, address := testutil.StartSockit(t, "serve", "tls://127.0.0.1:0", "--tls-cert", p.cert, "--tls-key", p.key, "--tls-alpn", "h2,http/1.1")
+	out, errOut, _ := testutil.Run(t, 20*time.Second, strings.NewReader(""), openssl, "s_client", "-connect", address, "-CAfile", p.caFile, "-alpn", "http/1.1")
 	if !strings.Contains(out, "ALPN protocol: http/1.1") {
 		t.Fatalf("no ALPN agreed; stdout:\n%s\nstderr %q", out, errOut)
 	}
@@ -229,7 +230,7 @@ func TestALPN(t *testing.T) {
 	// And the other way: sockit connect offers, s_server chooses.
 	backend := sServerWWW(t, p.cert, p.key, "-alpn", "sockit-test")
 	_, port, _ := net.SplitHostPort(backend)
-	out, errOut, code := runSockit(t, getRequest, "--debug", "connect", "tls://localhost:"+port, "--tls-trust", p.caFile, "--tls-alpn", "other,sockit-test")
+	out, errOut, code := testutil.RunSockit(t, getRequest, "--debug", "connect", "tls://localhost:"+port, "--tls-trust", p.caFile, "--tls-alpn", "other,sockit-test")
 	if code != 0 || !wwwOK.MatchString(out) || !strings.Contains(errOut, "alpn=sockit-test") {
 		t.Fatalf("connect --tls-alpn: exit %d, stderr %q", code, errOut)
 	}

@@ -1,7 +1,6 @@
 package exec_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -9,7 +8,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -111,32 +109,14 @@ func TestEnviron(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // serve runs h on a loopback listener and returns its address and log.
-func serve(t *testing.T, h server.Handler) (string, *syncBuffer) {
+func serve(t *testing.T, h server.Handler) (string, *testutil.Buffer) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := new(syncBuffer)
+	log := new(testutil.Buffer)
 	srv := &server.Server{Handler: h, Logger: slog.New(slog.NewTextHandler(log, nil))}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
@@ -168,7 +148,7 @@ func talk(t *testing.T, ctx context.Context, address, in string) string {
 
 func TestHandlerCatEchoes(t *testing.T) {
 	ctx := testutil.Context(t, 20*time.Second)
-	log := new(syncBuffer)
+	log := new(testutil.Buffer)
 	address, _ := serve(t, exec.Handler{Command: exec.Command{Argv: []string{"cat"}}, Config: exec.Config{Logger: slog.New(slog.NewTextHandler(log, nil))}})
 	big := strings.Repeat("0123456789abcdef", 64*1024) // 1 MiB: more than a pipe holds
 	if got := talk(t, ctx, address, big); got != big {
@@ -202,7 +182,7 @@ func TestHandlerEnvironment(t *testing.T) {
 
 func TestHandlerExitStatusLogged(t *testing.T) {
 	ctx := testutil.Context(t, 20*time.Second)
-	log := new(syncBuffer)
+	log := new(testutil.Buffer)
 	address, _ := serve(t, exec.Handler{Command: exec.ShellCommand("exit 3"), Config: exec.Config{Logger: slog.New(slog.NewTextHandler(log, nil))}})
 	talk(t, ctx, address, "")
 	testutil.Eventually(t, 5*time.Second, "exit status 3 logged", func() bool {
@@ -214,7 +194,7 @@ func TestHandlerExitStatusLogged(t *testing.T) {
 // and the connection ends then.
 func TestHandlerKillsChildAfterGrace(t *testing.T) {
 	ctx := testutil.Context(t, 20*time.Second)
-	log := new(syncBuffer)
+	log := new(testutil.Buffer)
 	h := exec.Handler{
 		// The shell's own child keeps stdout open too: killing must reach
 		// the process group.
