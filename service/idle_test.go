@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"sockit/server/servertest"
 	"sockit/service"
 )
 
@@ -43,9 +44,9 @@ func BenchmarkIdleForward(b *testing.B) {
 		}
 		return cs
 	}
-	echo := serve(b, service.Echo{})
+	echo := servertest.ServeHandler(b, service.Echo{})
 	var d net.Dialer
-	relay := serve(b, service.Forward{Dial: service.DialerFunc(func(ctx context.Context) (net.Conn, error) {
+	relay := servertest.ServeHandler(b, service.Forward{Dial: service.DialerFunc(func(ctx context.Context) (net.Conn, error) {
 		return d.DialContext(ctx, "tcp", echo)
 	})})
 	n := max(b.N, 100)

@@ -13,21 +13,11 @@ import (
 	"sockit/internal/testutil"
 	"sockit/relay"
 	"sockit/server"
+	"sockit/server/servertest"
 	"sockit/service"
 )
 
 // serve starts h on a loopback TCP listener and returns its address.
-func serve(t testing.TB, h server.Handler) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &server.Server{Handler: h}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return ln.Addr().String()
-}
 
 func dial(t testing.TB, address string) *net.TCPConn {
 	t.Helper()
@@ -46,7 +36,7 @@ func TestGreet(t *testing.T) {
 		{"", service.DefaultGreeting},
 		{"hi\r\n", "hi\r\n"},
 	} {
-		c := dial(t, serve(t, service.Greet{Message: []byte(tt.msg)}))
+		c := dial(t, servertest.ServeHandler(t, service.Greet{Message: []byte(tt.msg)}))
 		c.SetDeadline(time.Now().Add(5 * time.Second))
 		got, err := io.ReadAll(c)
 		if err != nil || string(got) != tt.want {
@@ -58,7 +48,7 @@ func TestGreet(t *testing.T) {
 func TestGreetSurvivesClientThatTalks(t *testing.T) {
 	// A client that sends bytes the server never reads must still get the
 	// whole greeting and a clean end, not a reset.
-	c := dial(t, serve(t, service.Greet{}))
+	c := dial(t, servertest.ServeHandler(t, service.Greet{}))
 	c.Write([]byte(strings.Repeat("noise ", 1000)))
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	got, err := io.ReadAll(c)
@@ -68,7 +58,7 @@ func TestGreetSurvivesClientThatTalks(t *testing.T) {
 }
 
 func TestEchoUntilHalfClose(t *testing.T) {
-	c := dial(t, serve(t, service.Echo{}))
+	c := dial(t, servertest.ServeHandler(t, service.Echo{}))
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	msg := strings.Repeat("echo me ", 100000)
 	go func() {
@@ -86,7 +76,7 @@ func TestEchoUntilHalfClose(t *testing.T) {
 // descriptors per connection).
 func TestIdleEchoHoldsOnlyItsSocket(t *testing.T) {
 	const conns = 50
-	address := serve(t, service.Echo{})
+	address := servertest.ServeHandler(t, service.Echo{})
 	fds := func() int {
 		ents, err := os.ReadDir("/proc/self/fd")
 		if err != nil {
@@ -114,7 +104,7 @@ func TestIdleEchoHoldsOnlyItsSocket(t *testing.T) {
 }
 
 func TestEchoIdleTimeout(t *testing.T) {
-	c := dial(t, serve(t, service.Echo{IdleTimeout: 100 * time.Millisecond}))
+	c := dial(t, servertest.ServeHandler(t, service.Echo{IdleTimeout: 100 * time.Millisecond}))
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.ReadAll(c); err != nil {
 		t.Fatalf("idle echo connection did not end cleanly: %v", err)
@@ -122,7 +112,7 @@ func TestEchoIdleTimeout(t *testing.T) {
 }
 
 func TestDiscard(t *testing.T) {
-	c := dial(t, serve(t, service.Discard{}))
+	c := dial(t, servertest.ServeHandler(t, service.Discard{}))
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	io.WriteString(c, strings.Repeat("x", 1<<20))
 	c.CloseWrite()
@@ -133,9 +123,9 @@ func TestDiscard(t *testing.T) {
 }
 
 func TestForward(t *testing.T) {
-	target := serve(t, service.Echo{})
+	target := servertest.ServeHandler(t, service.Echo{})
 	var stats = make(chan relay.Stats, 1)
-	front := serve(t, service.Forward{
+	front := servertest.ServeHandler(t, service.Forward{
 		Dial: service.DialerFunc(func(ctx context.Context) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "tcp", target)
@@ -170,7 +160,7 @@ func TestForwardDialFailure(t *testing.T) {
 // BenchmarkGreet measures the greeting path end to end over loopback:
 // connect, read the whole greeting, close.
 func BenchmarkGreet(b *testing.B) {
-	address := serve(b, service.Greet{})
+	address := servertest.ServeHandler(b, service.Greet{})
 	buf := make([]byte, 64)
 	b.ResetTimer()
 	for b.Loop() {
@@ -188,7 +178,7 @@ func BenchmarkGreet(b *testing.B) {
 
 // BenchmarkGreetParallel is BenchmarkGreet with GOMAXPROCS clients at once.
 func BenchmarkGreetParallel(b *testing.B) {
-	address := serve(b, service.Greet{})
+	address := servertest.ServeHandler(b, service.Greet{})
 	b.RunParallel(func(pb *testing.PB) {
 		buf := make([]byte, len(service.DefaultGreeting))
 		for pb.Next() {

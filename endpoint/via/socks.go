@@ -48,17 +48,9 @@ func (e existing) DialContext(ctx context.Context, network, addr string) (net.Co
 // proxy resolves it). The protocol is one request and one 8-byte reply;
 // x/net has no client for it.
 func socks4(ctx context.Context, conn net.Conn, p Proxy, target string) (net.Conn, error) {
-	host, portStr, err := net.SplitHostPort(target)
+	host, port, err := splitTarget(ctx, "tcp", target)
 	if err != nil {
 		return nil, err
-	}
-	port, err := strconv.ParseUint(portStr, 10, 16)
-	if err != nil {
-		pn, lerr := net.DefaultResolver.LookupPort(ctx, "tcp", portStr)
-		if lerr != nil {
-			return nil, fmt.Errorf("bad port %q", portStr)
-		}
-		port = uint64(pn)
 	}
 	ip, err := netip.ParseAddr(host)
 	name := ""
@@ -103,4 +95,22 @@ func socks4(ctx context.Context, conn net.Conn, p Proxy, target string) (net.Con
 		return nil, errors.New("SOCKS4 request rejected: identd check failed")
 	}
 	return nil, fmt.Errorf("SOCKS4 reply code %#x", rep[1])
+}
+
+// splitTarget splits target (HOST:PORT) into its host and port number; the
+// port may be a service name of network.
+func splitTarget(ctx context.Context, network, target string) (string, uint16, error) {
+	host, portStr, err := net.SplitHostPort(target)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil {
+		pn, lerr := net.DefaultResolver.LookupPort(ctx, network, portStr)
+		if lerr != nil {
+			return "", 0, fmt.Errorf("bad port %q", portStr)
+		}
+		port = uint64(pn)
+	}
+	return host, uint16(port), nil
 }

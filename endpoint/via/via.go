@@ -2,6 +2,7 @@
 // SOCKS5 (username/password, names resolved by the proxy) and HTTP CONNECT
 // (Basic auth). Each hop's handshake runs over the connection the previous
 // hops opened, so "--via A --via B" reaches the target through A then B.
+// DialUDP reaches a UDP target through one SOCKS5 proxy (UDP ASSOCIATE).
 //
 // SOCKS5 is golang.org/x/net/proxy's. SOCKS4/4a and HTTP CONNECT are written
 // here: x/net has no SOCKS4 client, and net/http's Transport cannot hand back
@@ -139,12 +140,18 @@ func Dial(ctx context.Context, base ContextDialer, chain []Proxy, target string)
 // (HOST:PORT), and returns the tunnel. It honours ctx's deadline and
 // cancellation during the handshake only.
 func Handshake(ctx context.Context, conn net.Conn, p Proxy, target string) (net.Conn, error) {
+	return within(ctx, conn, p, target, func() (net.Conn, error) { return handshake(ctx, conn, p, target) })
+}
+
+// within runs the handshake hs on conn under ctx's deadline and
+// cancellation, and names target and p in its error.
+func within(ctx context.Context, conn net.Conn, p Proxy, target string, hs func() (net.Conn, error)) (net.Conn, error) {
 	deadline, hasDeadline := ctx.Deadline()
 	if hasDeadline {
 		conn.SetDeadline(deadline)
 	}
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	c, err := handshake(ctx, conn, p, target)
+	c, err := hs()
 	if !stop() && err == nil {
 		err = ctx.Err()
 	}

@@ -143,8 +143,12 @@ func (f *viaFlags) check(a addr.Addr) error {
 	if len(f.chain) > 0 {
 		switch a.Transport().Scheme {
 		case addr.TCP, addr.TCP4, addr.TCP6:
+		case addr.UDP, addr.UDP4, addr.UDP6:
+			if len(f.chain) != 1 || f.chain[0].Kind != via.SOCKS5 {
+				return usagef("--via reaches %s through one socks5:// proxy only (UDP ASSOCIATE)", a)
+			}
 		default:
-			return usagef("--via reaches TCP addresses only, not %s", a)
+			return usagef("--via reaches TCP and UDP addresses only, not %s", a)
 		}
 	}
 	return nil
@@ -177,7 +181,8 @@ func (f *viaFlags) dial(ctx context.Context, env *Env, ep *endpoint.Config, a ad
 	return conn, nil
 }
 
-// dialVia reaches a TCP address through the --via chain.
+// dialVia reaches a TCP address through the --via chain, or a UDP address
+// through its one SOCKS5 proxy.
 func (f *viaFlags) dialVia(ctx context.Context, ep *endpoint.Config, a addr.Addr) (net.Conn, error) {
 	if ep.DialTimeout > 0 {
 		var cancel context.CancelFunc
@@ -185,7 +190,13 @@ func (f *viaFlags) dialVia(ctx context.Context, ep *endpoint.Config, a addr.Addr
 		defer cancel()
 	}
 	d := &net.Dialer{}
-	conn, err := via.Dial(ctx, d, f.chain, a.HostPort())
+	var conn net.Conn
+	var err error
+	if a.IsDatagram() {
+		conn, err = via.DialUDP(ctx, d, f.chain[0], a.HostPort())
+	} else {
+		conn, err = via.Dial(ctx, d, f.chain, a.HostPort())
+	}
 	if err != nil {
 		return nil, fmt.Errorf("connect %s: %w", a, err)
 	}

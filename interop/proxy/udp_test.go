@@ -60,3 +60,22 @@ func TestSOCKS5UDPAssociateFromPython(t *testing.T) {
 		t.Fatalf("python SOCKS5 UDP client: exit %d, stdout %q, want %q; stderr:\n%s", code, out, want, strings.TrimSpace(stderr))
 	}
 }
+
+// sockit connect udp://... --via socks5://: each line of stdin goes through
+// the proxy's UDP relay to sockit's UDP echo server and back; a chain or a
+// non-SOCKS5 proxy for UDP is a usage error.
+func TestConnectUDPViaSOCKS5(t *testing.T) {
+	_, echo := testutil.StartSockit(t, "serve", "udp://127.0.0.1:0", "--echo")
+	_, proxy := serve(t, "127.0.0.1:0", "--socks5", "--proxy-auth", "u:p")
+	out, stderr, code := testutil.RunSockit(t, "one\ntwo\n", "connect", "udp://"+echo, "--via", "socks5://u:p@"+proxy, "--idle-timeout", "1s")
+	if code != 0 || out != "one\ntwo\n" {
+		t.Fatalf("connect udp --via socks5: exit %d, stdout %q; stderr:\n%s", code, out, stderr)
+	}
+	_, stderr, code = testutil.RunSockit(t, "", "connect", "udp://"+echo, "--via", "socks5://"+proxy, "--via", "socks5://"+proxy)
+	if code != 2 {
+		t.Fatalf("a SOCKS5 chain for UDP: exit %d, want 2", code)
+	}
+	if first, _, _ := strings.Cut(stderr, "\n"); !strings.Contains(first, "one socks5:// proxy only") {
+		t.Fatalf("a SOCKS5 chain for UDP: stderr %q", stderr)
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -17,27 +16,14 @@ import (
 	"sockit/endpoint/via"
 	"sockit/internal/testutil"
 	"sockit/server"
+	"sockit/server/servertest"
 	"sockit/service"
 	"sockit/service/proxyserver"
 )
 
-// serve runs h on a loopback listener until the test ends and returns its
-// address.
-func serve(t *testing.T, h server.Handler) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &server.Server{Handler: h, Logger: slog.New(slog.DiscardHandler)}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return ln.Addr().String()
-}
-
 // echoTarget is the destination the proxies reach.
 func echoTarget(t *testing.T) string {
-	return serve(t, service.Echo{})
+	return servertest.ServeHandler(t, service.Echo{})
 }
 
 // roundTrip sends msg through conn, half-closes, and returns what came back.
@@ -60,10 +46,10 @@ func roundTrip(t *testing.T, conn net.Conn, msg string) string {
 func TestViaThroughSockitProxies(t *testing.T) {
 	target := echoTarget(t)
 	auth := proxyserver.Config{Auth: proxyserver.StaticAuth("u", "p")}
-	socks := serve(t, &proxyserver.SOCKS5{})
-	socksAuth := serve(t, &proxyserver.SOCKS5{Config: auth})
-	httpP := serve(t, &proxyserver.HTTPConnect{})
-	httpAuth := serve(t, &proxyserver.HTTPConnect{Config: auth})
+	socks := servertest.ServeHandler(t, &proxyserver.SOCKS5{})
+	socksAuth := servertest.ServeHandler(t, &proxyserver.SOCKS5{Config: auth})
+	httpP := servertest.ServeHandler(t, &proxyserver.HTTPConnect{})
+	httpAuth := servertest.ServeHandler(t, &proxyserver.HTTPConnect{Config: auth})
 	_, tport, _ := net.SplitHostPort(target)
 	tests := []struct {
 		name   string
@@ -103,10 +89,10 @@ func TestViaThroughSockitProxies(t *testing.T) {
 func TestProxyRefusals(t *testing.T) {
 	target := echoTarget(t)
 	deny, _ := access.ParseDestList([]string{"10.0.0.0/8", "*:1-2"})
-	socksAuth := serve(t, &proxyserver.SOCKS5{Config: proxyserver.Config{Auth: proxyserver.StaticAuth("u", "p")}})
-	httpAuth := serve(t, &proxyserver.HTTPConnect{Config: proxyserver.Config{Auth: proxyserver.StaticAuth("u", "p")}})
-	socksDeny := serve(t, &proxyserver.SOCKS5{Config: proxyserver.Config{Dests: deny}})
-	httpDeny := serve(t, &proxyserver.HTTPConnect{Config: proxyserver.Config{Dests: deny}})
+	socksAuth := servertest.ServeHandler(t, &proxyserver.SOCKS5{Config: proxyserver.Config{Auth: proxyserver.StaticAuth("u", "p")}})
+	httpAuth := servertest.ServeHandler(t, &proxyserver.HTTPConnect{Config: proxyserver.Config{Auth: proxyserver.StaticAuth("u", "p")}})
+	socksDeny := servertest.ServeHandler(t, &proxyserver.SOCKS5{Config: proxyserver.Config{Dests: deny}})
+	httpDeny := servertest.ServeHandler(t, &proxyserver.HTTPConnect{Config: proxyserver.Config{Dests: deny}})
 	tests := []struct {
 		name  string
 		proxy string
@@ -141,7 +127,7 @@ func TestProxyRefusals(t *testing.T) {
 // Bytes a client sends right behind its CONNECT request reach the target.
 func TestHTTPConnectEarlyData(t *testing.T) {
 	target := echoTarget(t)
-	p := serve(t, &proxyserver.HTTPConnect{})
+	p := servertest.ServeHandler(t, &proxyserver.HTTPConnect{})
 	conn, err := net.Dial("tcp", p)
 	if err != nil {
 		t.Fatal(err)
@@ -162,7 +148,7 @@ func TestHandshakeTimeout(t *testing.T) {
 	cfg := proxyserver.Config{HandshakeTimeout: 100 * time.Millisecond}
 	for name, h := range map[string]server.Handler{"socks5": &proxyserver.SOCKS5{Config: cfg}, "http": &proxyserver.HTTPConnect{Config: cfg}} {
 		t.Run(name, func(t *testing.T) {
-			addr := serve(t, h)
+			addr := servertest.ServeHandler(t, h)
 			conn, err := net.Dial("tcp", addr)
 			if err != nil {
 				t.Fatal(err)
@@ -300,8 +286,8 @@ func TestProxyFailureAnswers(t *testing.T) {
 	}
 	closed := ln.Addr().String()
 	ln.Close()
-	socks := serve(t, &proxyserver.SOCKS5{})
-	httpP := serve(t, &proxyserver.HTTPConnect{})
+	socks := servertest.ServeHandler(t, &proxyserver.SOCKS5{})
+	httpP := servertest.ServeHandler(t, &proxyserver.HTTPConnect{})
 
 	p, _ := via.Parse("socks5://" + socks)
 	if _, err := via.Dial(testutil.Context(t, 10*time.Second), nil, []via.Proxy{p}, closed); err == nil || !strings.Contains(err.Error(), "connection refused") {

@@ -2,7 +2,6 @@ package proxyserver
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"sockit/internal/socksudp"
 	"sockit/server"
 )
 
@@ -33,64 +33,6 @@ const (
 	// resolved; past it the cache starts again.
 	udpNameCache = 64
 )
-
-// errUDPHeader is wrapped by errors in a client datagram's header.
-var errUDPHeader = errors.New("bad SOCKS5 UDP header")
-
-// ParseUDPHeader splits a client's UDP datagram (RFC 1928, section 7) into
-// its destination host and port and its payload. Fragments (FRAG other than
-// 0) are not supported and return an error, as RFC 1928 allows.
-func ParseUDPHeader(p []byte) (host string, port uint16, payload []byte, err error) {
-	if len(p) < 4 {
-		return "", 0, nil, fmt.Errorf("%w: %d bytes", errUDPHeader, len(p))
-	}
-	if p[0] != 0 || p[1] != 0 {
-		return "", 0, nil, fmt.Errorf("%w: reserved bytes not zero", errUDPHeader)
-	}
-	if p[2] != 0 {
-		return "", 0, nil, fmt.Errorf("%w: fragment %d (fragments are not supported)", errUDPHeader, p[2])
-	}
-	rest := p[4:]
-	switch p[3] {
-	case atypIPv4, atypIPv6:
-		n := 4
-		if p[3] == atypIPv6 {
-			n = 16
-		}
-		if len(rest) < n+2 {
-			return "", 0, nil, fmt.Errorf("%w: short address", errUDPHeader)
-		}
-		ip, _ := netip.AddrFromSlice(rest[:n])
-		host, rest = ip.Unmap().String(), rest[n:]
-	case atypDomain:
-		if len(rest) < 1 {
-			return "", 0, nil, fmt.Errorf("%w: short address", errUDPHeader)
-		}
-		n := int(rest[0])
-		if len(rest) < 1+n+2 {
-			return "", 0, nil, fmt.Errorf("%w: short address", errUDPHeader)
-		}
-		if n == 0 {
-			return "", 0, nil, fmt.Errorf("%w: empty host name", errUDPHeader)
-		}
-		host, rest = string(rest[1:1+n]), rest[1+n:]
-	default:
-		return "", 0, nil, fmt.Errorf("%w: address type %d", errUDPHeader, p[3])
-	}
-	return host, binary.BigEndian.Uint16(rest), rest[2:], nil
-}
-
-// AppendUDPHeader appends the header of a datagram from src to b.
-func AppendUDPHeader(b []byte, src netip.AddrPort) []byte {
-	ip := src.Addr().Unmap()
-	atyp := byte(atypIPv4)
-	if ip.Is6() {
-		atyp = atypIPv6
-	}
-	b = append(b, 0, 0, 0, atyp)
-	b = append(b, ip.AsSlice()...)
-	return binary.BigEndian.AppendUint16(b, src.Port())
-}
 
 // association is one UDP ASSOCIATE: its two sockets and the client.
 type association struct {
@@ -209,7 +151,7 @@ func (a *association) outbound() {
 		if !a.fromClient(from) {
 			continue
 		}
-		host, port, payload, err := ParseUDPHeader(buf[:n])
+		host, port, payload, err := socksudp.Parse(buf[:n])
 		if err != nil {
 			continue
 		}
@@ -227,7 +169,7 @@ func (a *association) outbound() {
 // naming their source.
 func (a *association) inbound() {
 	buf := make([]byte, maxDatagram)
-	const room = 4 + 16 + 2 // the longest header
+	const room = 4 + 16 + 2 // the longest header of an IP address
 	for {
 		n, from, err := a.back.ReadFromUDPAddrPort(buf[room:])
 		if err != nil {
@@ -243,7 +185,7 @@ func (a *association) inbound() {
 			continue // the client has sent nothing yet, so it has no answer coming
 		}
 		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-		h := AppendUDPHeader(make([]byte, 0, room), from)
+		h := socksudp.AppendAddr(make([]byte, 0, room), from)
 		start := room - len(h)
 		copy(buf[start:], h)
 		if _, err := a.front.WriteToUDPAddrPort(buf[start:room+n], client); err == nil {

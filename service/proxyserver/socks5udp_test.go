@@ -15,31 +15,12 @@ import (
 	"time"
 
 	"sockit/access"
+	"sockit/internal/socksudp"
+	"sockit/internal/testutil"
 	"sockit/server"
+	"sockit/server/servertest"
 	"sockit/service/proxyserver"
 )
-
-// udpEcho runs a UDP echo server on ip until the test ends and returns its
-// address.
-func udpEcho(t *testing.T, ip string) netip.AddrPort {
-	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(ip)})
-	if err != nil {
-		t.Skipf("UDP on %s: %v", ip, err)
-	}
-	t.Cleanup(func() { c.Close() })
-	go func() {
-		buf := make([]byte, 64<<10)
-		for {
-			n, from, err := c.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			c.WriteToUDPAddrPort(buf[:n], from)
-		}
-	}()
-	return c.LocalAddr().(*net.UDPAddr).AddrPort()
-}
 
 // udpAssociate opens a control connection to the SOCKS5 server at proxy and
 // asks for a UDP association announcing the datagram source announce. It
@@ -72,13 +53,9 @@ func udpAssociate(t *testing.T, proxy string, announce netip.AddrPort) (net.Conn
 
 // datagram is a client datagram to host:port.
 func datagram(host string, port uint16, payload string) []byte {
-	b := []byte{0, 0, 0}
-	if ip, err := netip.ParseAddr(host); err == nil {
-		b = proxyserver.AppendUDPHeader(nil, netip.AddrPortFrom(ip, port))
-	} else {
-		b = append(b, 3, byte(len(host)))
-		b = append(b, host...)
-		b = binary.BigEndian.AppendUint16(b, port)
+	b, err := socksudp.Append(nil, host, port)
+	if err != nil {
+		panic(err)
 	}
 	return append(b, payload...)
 }
@@ -106,7 +83,7 @@ func exchange(t *testing.T, c *net.UDPConn, relay netip.AddrPort, p []byte) (net
 	if err != nil {
 		t.Fatalf("no answer through the relay: %v", err)
 	}
-	host, port, payload, err := proxyserver.ParseUDPHeader(buf[:n])
+	host, port, payload, err := socksudp.Parse(buf[:n])
 	if err != nil {
 		t.Fatalf("answer header: %v", err)
 	}
@@ -123,8 +100,8 @@ func (m mapResolver) LookupNetIP(ctx context.Context, network, host string) ([]n
 }
 
 func TestSOCKS5UDPAssociate(t *testing.T) {
-	echo4 := udpEcho(t, "127.0.0.1")
-	proxy := serve(t, &proxyserver.SOCKS5{Config: proxyserver.Config{Resolver: mapResolver{"echo.test": "127.0.0.1"}}})
+	echo4 := testutil.UDPEcho(t, "127.0.0.1")
+	proxy := servertest.ServeHandler(t, &proxyserver.SOCKS5{Config: proxyserver.Config{Resolver: mapResolver{"echo.test": "127.0.0.1"}}})
 	c := udpClient(t)
 	_, relay := udpAssociate(t, proxy, netip.AddrPortFrom(netip.IPv4Unspecified(), 0))
 
@@ -140,7 +117,7 @@ func TestSOCKS5UDPAssociate(t *testing.T) {
 	if _, got = exchange(t, c, relay, datagram("127.0.0.1", echo4.Port(), big)); got != big {
 		t.Errorf("a 60,000-byte datagram came back as %d bytes", len(got))
 	}
-	echo6 := udpEcho(t, "::1")
+	echo6 := testutil.UDPEcho(t, "::1")
 	from, got = exchange(t, c, relay, datagram("::1", echo6.Port(), "over IPv6"))
 	if from != echo6 || got != "over IPv6" {
 		t.Errorf("got %q from %v, want %q from %v", got, from, "over IPv6", echo6)
@@ -151,7 +128,7 @@ func TestSOCKS5UDPAssociate(t *testing.T) {
 // serving: a denied destination, a fragment, a bad header, and datagrams
 // from another source than the client's.
 func TestSOCKS5UDPDrops(t *testing.T) {
-	echo := udpEcho(t, "127.0.0.1")
+	echo := testutil.UDPEcho(t, "127.0.0.1")
 	trap, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
@@ -162,7 +139,7 @@ func TestSOCKS5UDPDrops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := serve(t, &proxyserver.SOCKS5{Config: proxyserver.Config{Dests: dests}})
+	proxy := servertest.ServeHandler(t, &proxyserver.SOCKS5{Config: proxyserver.Config{Dests: dests}})
 	c := udpClient(t)
 	other := udpClient(t)
 	// The client announces its source port, so other, on the same IP, is
@@ -255,76 +232,4 @@ func TestSOCKS5UDPEnds(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestParseUDPHeader(t *testing.T) {
-	tests := []struct {
-		name    string
-		in      []byte
-		host    string
-		port    uint16
-		payload string
-		wantErr string
-	}{
-		{"IPv4", []byte("\x00\x00\x00\x01\x7f\x00\x00\x01\x00\x35hi"), "127.0.0.1", 53, "hi", ""},
-		{"IPv6", append([]byte("\x00\x00\x00\x04"), append(netip.IPv6Loopback().AsSlice(), 0, 53, 'x')...), "::1", 53, "x", ""},
-		{"mapped IPv6", append([]byte("\x00\x00\x00\x04"), append(netip.MustParseAddr("::ffff:10.0.0.1").AsSlice(), 1, 0)...), "10.0.0.1", 256, "", ""},
-		{"name", []byte("\x00\x00\x00\x03\x09localhost\x00\x35q"), "localhost", 53, "q", ""},
-		{"longest name", []byte("\x00\x00\x00\x03\xff" + strings.Repeat("n", 255) + "\x00\x35"), strings.Repeat("n", 255), 53, "", ""},
-		{"longest name, short", []byte("\x00\x00\x00\x03\xff" + strings.Repeat("n", 255)), "", 0, "", "short address"},
-		{"short", []byte("\x00\x00\x00"), "", 0, "", "3 bytes"},
-		{"reserved", []byte("\x00\x01\x00\x01\x7f\x00\x00\x01\x00\x35"), "", 0, "reserved", ""},
-		{"fragment", []byte("\x00\x00\x02\x01\x7f\x00\x00\x01\x00\x35"), "", 0, "", "fragment 2"},
-		{"short IPv4", []byte("\x00\x00\x00\x01\x7f\x00\x00\x01\x00"), "", 0, "", "short address"},
-		{"short name", []byte("\x00\x00\x00\x03\x09local\x00\x35"), "", 0, "", "short address"},
-		{"empty name", []byte("\x00\x00\x00\x03\x00\x00\x35"), "", 0, "", "empty host name"},
-		{"no name length", []byte("\x00\x00\x00\x03"), "", 0, "", "short address"},
-		{"address type", []byte("\x00\x00\x00\x02\x00\x35"), "", 0, "", "address type 2"},
-	}
-	for _, tt := range tests {
-		host, port, payload, err := proxyserver.ParseUDPHeader(tt.in)
-		if tt.wantErr != "" || tt.name == "reserved" {
-			want := tt.wantErr
-			if want == "" {
-				want = tt.payload
-			}
-			if err == nil || !strings.Contains(err.Error(), want) {
-				t.Errorf("%s: err %v, want one containing %q", tt.name, err, want)
-			}
-			continue
-		}
-		if err != nil || host != tt.host || port != tt.port || string(payload) != tt.payload {
-			t.Errorf("%s: %q %d %q %v, want %q %d %q", tt.name, host, port, payload, err, tt.host, tt.port, tt.payload)
-		}
-	}
-}
-
-// FuzzParseUDPHeader: client datagrams are untrusted. Parsing never panics,
-// errors are one line, and an IP header parsed is the one AppendUDPHeader
-// writes for that address.
-func FuzzParseUDPHeader(f *testing.F) {
-	f.Add([]byte("\x00\x00\x00\x01\x7f\x00\x00\x01\x00\x35hi"))
-	f.Add([]byte("\x00\x00\x00\x03\x09localhost\x00\x35q"))
-	f.Add(append([]byte("\x00\x00\x00\x04"), append(netip.IPv6Loopback().AsSlice(), 0, 53)...))
-	f.Add([]byte("\x00\x00\x01\x01"))
-	f.Fuzz(func(t *testing.T, in []byte) {
-		host, port, payload, err := proxyserver.ParseUDPHeader(in)
-		if err != nil {
-			if strings.Contains(err.Error(), "\n") {
-				t.Fatalf("multi-line error %q", err)
-			}
-			return
-		}
-		if len(payload) > len(in) {
-			t.Fatalf("payload longer than the datagram")
-		}
-		ip, perr := netip.ParseAddr(host)
-		if perr != nil || !(in[3] == 1 || in[3] == 4 && !ip.Is4()) {
-			return // a name, or an IPv4-mapped address (written back as IPv4)
-		}
-		again := proxyserver.AppendUDPHeader(nil, netip.AddrPortFrom(ip, port))
-		if !bytes.Equal(append(again, payload...), in) {
-			t.Fatalf("header %x parsed as %s port %d, written back as %x", in, host, port, again)
-		}
-	})
 }
