@@ -68,6 +68,10 @@ type Config struct {
 	ClientQueue int
 	// FirstUser is the lowest chat user number. Zero means 1.
 	FirstUser int
+	// Instance, if not empty, names this hub in chat user names:
+	// "<userN@INSTANCE>". Hubs joined by a Relay number their users each on
+	// their own, so each needs a distinct Instance for names to stay apart.
+	Instance string
 	// ReadSize is the size of each client's read buffer. Zero means
 	// DefaultReadSize.
 	ReadSize int
@@ -215,7 +219,7 @@ func (h *Hub) readLoop(c *client) error {
 	buf := make([]byte, h.cfg.ReadSize)
 	var framer *chatFramer
 	if h.cfg.Chat {
-		framer = newChatFramer(c.user, h.cfg.MaxLine)
+		framer = newChatFramer(userName(c.user, h.cfg.Instance), h.cfg.MaxLine)
 	}
 	for {
 		n, err := c.conn.Read(buf)
@@ -312,13 +316,13 @@ func (h *Hub) join(c *client) bool {
 		peers = make([]chatPeer, 0, len(h.clients)-1)
 		for _, o := range h.clients {
 			if o != c {
-				peers = append(peers, chatPeer{o.host, o.user})
+				peers = append(peers, chatPeer{o.host, o.user, userName(o.user, h.cfg.Instance)})
 			}
 		}
 	}
 	h.mu.Unlock()
 	if h.cfg.Chat {
-		h.publish(&message{data: joinNotice(c.host, c.user)})
+		h.publish(&message{data: joinNotice(c.host, userName(c.user, h.cfg.Instance))})
 		h.broadcast(&message{data: alreadyNotice(peers)}) // lists local clients only
 	}
 	return true
@@ -337,7 +341,7 @@ func (h *Hub) leave(c *client) {
 	}
 	h.mu.Unlock()
 	if h.cfg.Chat {
-		h.publish(&message{data: leaveNotice(c.user)})
+		h.publish(&message{data: leaveNotice(userName(c.user, h.cfg.Instance))})
 	}
 }
 

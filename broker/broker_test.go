@@ -281,6 +281,23 @@ func TestChatSession(t *testing.T) {
 	expectLines(t, ra, "<user5> hi\\001 there\r", "<user5> second<announce> <user5> is disconnected.")
 }
 
+// A hub with an Instance name puts it in every chat name, so users of
+// clustered hubs, each numbering its own, stay apart.
+func TestChatInstanceName(t *testing.T) {
+	h, address := startHub(t, "tcp", Config{Chat: true, Instance: "alpha"})
+	c := dialN(t, h, "tcp", address, 2)
+	r0 := bufio.NewReader(c[0])
+	c[0].SetReadDeadline(time.Now().Add(5 * time.Second))
+	expectLines(t, r0,
+		"<announce> 127.0.0.1 is connected as <user1@alpha>.",
+		"<announce> already connected: nobody.",
+		"<announce> 127.0.0.1 is connected as <user2@alpha>.",
+		"<announce> already connected: 127.0.0.1 as <user1@alpha>.")
+	io.WriteString(c[1], "hello\n")
+	c[1].Close()
+	expectLines(t, r0, "<user2@alpha> hello", "<announce> <user2@alpha> is disconnected.")
+}
+
 func expectLines(t *testing.T, r *bufio.Reader, want ...string) {
 	t.Helper()
 	for _, w := range want {

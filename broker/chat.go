@@ -25,13 +25,23 @@ import (
 
 // chatFramer turns one client's bytes into prefixed, escaped lines.
 type chatFramer struct {
-	prefix  []byte // "<userN> "
+	prefix  []byte // "<userN> " or "<userN@INSTANCE> "
 	partial []byte // an unterminated line, kept until its newline arrives
 	maxLine int    // a partial line this long is sent without waiting
 }
 
-func newChatFramer(user, maxLine int) *chatFramer {
-	return &chatFramer{prefix: []byte("<user" + strconv.Itoa(user) + "> "), maxLine: maxLine}
+func newChatFramer(name string, maxLine int) *chatFramer {
+	return &chatFramer{prefix: []byte("<" + name + "> "), maxLine: maxLine}
+}
+
+// userName returns the chat name of user number n: "userN", or
+// "userN@INSTANCE" when the hub names its instance (a cluster, where every
+// instance numbers its own users).
+func userName(n int, instance string) string {
+	if instance == "" {
+		return "user" + strconv.Itoa(n)
+	}
+	return "user" + strconv.Itoa(n) + "@" + instance
 }
 
 // feed consumes p and returns the formatted complete lines it finishes, or
@@ -108,18 +118,19 @@ func chatHost(a net.Addr) string {
 	return s
 }
 
-func joinNotice(host string, user int) []byte {
-	return fmt.Appendf(nil, "<announce> %s is connected as <user%d>.\n", host, user)
+func joinNotice(host, name string) []byte {
+	return fmt.Appendf(nil, "<announce> %s is connected as <%s>.\n", host, name)
 }
 
-func leaveNotice(user int) []byte {
-	return fmt.Appendf(nil, "<announce> <user%d> is disconnected.\n", user)
+func leaveNotice(name string) []byte {
+	return fmt.Appendf(nil, "<announce> <%s> is disconnected.\n", name)
 }
 
 // chatPeer is one entry of the "already connected" notice.
 type chatPeer struct {
 	host string
-	user int
+	user int // sorts the list
+	name string
 }
 
 func alreadyNotice(peers []chatPeer) []byte {
@@ -133,7 +144,7 @@ func alreadyNotice(peers []chatPeer) []byte {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		fmt.Fprintf(&b, "%s as <user%d>", p.host, p.user)
+		fmt.Fprintf(&b, "%s as <%s>", p.host, p.name)
 	}
 	b.WriteString(".\n")
 	return []byte(b.String())

@@ -25,7 +25,7 @@ func TestChatFramer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newChatFramer(4, 8)
+			f := newChatFramer("user4", 8)
 			var got []byte
 			for _, p := range tt.feeds {
 				got = append(got, f.feed([]byte(p))...)
@@ -39,16 +39,16 @@ func TestChatFramer(t *testing.T) {
 }
 
 func TestChatNotices(t *testing.T) {
-	if got, want := string(joinNotice("127.0.0.1", 5)), "<announce> 127.0.0.1 is connected as <user5>.\n"; got != want {
+	if got, want := string(joinNotice("127.0.0.1", "user5")), "<announce> 127.0.0.1 is connected as <user5>.\n"; got != want {
 		t.Errorf("join: got %q, want %q", got, want)
 	}
-	if got, want := string(leaveNotice(5)), "<announce> <user5> is disconnected.\n"; got != want {
+	if got, want := string(leaveNotice("user5")), "<announce> <user5> is disconnected.\n"; got != want {
 		t.Errorf("leave: got %q, want %q", got, want)
 	}
 	if got, want := string(alreadyNotice(nil)), "<announce> already connected: nobody.\n"; got != want {
 		t.Errorf("already, nobody: got %q, want %q", got, want)
 	}
-	got := string(alreadyNotice([]chatPeer{{"::1", 5}, {"127.0.0.1", 4}}))
+	got := string(alreadyNotice([]chatPeer{{"::1", 5, "user5"}, {"127.0.0.1", 4, "user4"}}))
 	if want := "<announce> already connected: 127.0.0.1 as <user4>, ::1 as <user5>.\n"; got != want {
 		t.Errorf("already: got %q, want %q", got, want)
 	}
@@ -101,7 +101,7 @@ func FuzzChatFramer(f *testing.F) {
 	f.Add([]byte("\n\n\n"), 0)
 	f.Fuzz(func(t *testing.T, p []byte, split int) {
 		const maxLine = 1 << 20 // no early flush: output must not depend on the split
-		whole := newChatFramer(7, maxLine)
+		whole := newChatFramer("user7", maxLine)
 		want := append(whole.feed(p), whole.flush()...)
 		if split < 0 {
 			split = -split
@@ -111,7 +111,7 @@ func FuzzChatFramer(f *testing.F) {
 		} else {
 			split = 0
 		}
-		parts := newChatFramer(7, maxLine)
+		parts := newChatFramer("user7", maxLine)
 		got := append(parts.feed(p[:split]), parts.feed(p[split:])...)
 		got = append(got, parts.flush()...)
 		if !bytes.Equal(got, want) {

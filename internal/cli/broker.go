@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -26,6 +28,7 @@ type brokerOptions struct {
 	cluster        string
 	clusterListen  string
 	clusterSubject string
+	clusterName    string
 	metricsAddr    string
 }
 
@@ -46,7 +49,10 @@ carry on.
 --cluster joins the broker to a NATS subject so the clients of every sockit
 instance form one broker; --cluster-listen starts an embedded NATS server
 for the first instance (or a single box), which the others point --cluster
-at. --metrics serves Prometheus metrics over HTTP.`,
+at. In chat mode every instance numbers its own users, so clustered chat
+names carry the instance: "<user1@NAME>", NAME being --cluster-name (by
+default the host name and the broker's port). --metrics serves Prometheus
+metrics over HTTP.`,
 		Example: `  sockit broker :4000
   sockit broker :4000 --chat
   sockit broker tls://:4443 --tls-cert c.pem --tls-key k.pem
@@ -69,6 +75,7 @@ at. --metrics serves Prometheus metrics over HTTP.`,
 	fs.StringVar(&o.cluster, "cluster", "", "join the clients of other instances through NATS: nats://HOST:4222[,...]")
 	fs.StringVar(&o.clusterListen, "cluster-listen", "", "start an embedded NATS server on HOST:PORT and join through it")
 	fs.StringVar(&o.clusterSubject, "cluster-subject", cluster.DefaultSubject, "the NATS subject the instances share")
+	fs.StringVar(&o.clusterName, "cluster-name", "", "this instance's name in clustered chat names, <userN@NAME> (default HOSTNAME:PORT)")
 	fs.StringVar(&o.metricsAddr, "metrics", "", "serve Prometheus metrics on http://ADDR/metrics")
 	o.listen.register(fs)
 	return cmd
@@ -94,6 +101,14 @@ func runBroker(ctx context.Context, env *Env, o *brokerOptions, arg string) erro
 	if o.clusterListen != "" {
 		if _, _, err := net.SplitHostPort(o.clusterListen); err != nil {
 			return fmt.Errorf("--cluster-listen %q: want HOST:PORT or :PORT", o.clusterListen)
+		}
+	}
+	if o.clusterName != "" {
+		if o.cluster == "" && o.clusterListen == "" {
+			return usagef("--cluster-name needs --cluster or --cluster-listen")
+		}
+		if err := checkInstanceName(o.clusterName); err != nil {
+			return usagef("--cluster-name %q: %w", o.clusterName, err)
 		}
 	}
 	a, err := parseAddr(arg, ":12345")
@@ -133,16 +148,22 @@ func runBroker(ctx context.Context, env *Env, o *brokerOptions, arg string) erro
 		defer link.Close()
 		cfg.Relay = link
 	}
-	hub := broker.New(cfg)
-	if link != nil {
-		if err := link.Attach(hub); err != nil {
-			return err
-		}
-	}
-
 	ln, mw, err := o.listen.listen(ctx, env, a)
 	if err != nil {
 		return err
+	}
+	if link != nil && o.chat {
+		cfg.Instance = o.clusterName
+		if cfg.Instance == "" {
+			cfg.Instance = defaultInstanceName(ln.Addr())
+		}
+	}
+	hub := broker.New(cfg)
+	if link != nil {
+		if err := link.Attach(hub); err != nil {
+			ln.Close()
+			return err
+		}
 	}
 	env.Logger.Info("listening on " + ln.Addr().String())
 	srv := &server.Server{
@@ -177,4 +198,31 @@ func serveMetrics(env *Env, address string) (stop func(), b *prom.Broker, err er
 	}()
 	env.Logger.Info("metrics on http://" + ln.Addr().String() + "/metrics")
 	return func() { hs.Close() }, b, nil
+}
+
+// checkInstanceName accepts 1 to 64 printable ASCII characters other than
+// spaces and angle brackets: the name goes inside "<userN@NAME>".
+func checkInstanceName(name string) error {
+	if len(name) > 64 {
+		return fmt.Errorf("%d bytes (at most 64)", len(name))
+	}
+	for _, r := range name {
+		if r <= ' ' || r > '~' || r == '<' || r == '>' {
+			return fmt.Errorf("character %q (want printable ASCII without spaces or angle brackets)", r)
+		}
+	}
+	return nil
+}
+
+// defaultInstanceName names a clustered chat instance after its host and
+// the port it listens on (its process ID when it has no port).
+func defaultInstanceName(a net.Addr) string {
+	host, err := os.Hostname()
+	if err != nil || checkInstanceName(host) != nil {
+		host = "sockit"
+	}
+	if _, port, err := net.SplitHostPort(a.String()); err == nil && a.Network() != "unix" {
+		return host + ":" + port
+	}
+	return host + ":" + strconv.Itoa(os.Getpid())
 }

@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -96,21 +98,31 @@ func TestThreeInstancesRestartAndNATSOutage(t *testing.T) {
 }
 
 // TestChatAcrossInstances: chat lines and join and leave notices cross
-// instances; "already connected" lists the local clients only.
+// instances; "already connected" lists the local clients only. Each
+// instance numbers its own users, so names carry the instance: A's is its
+// default, HOSTNAME:PORT; B's is --cluster-name b.
 func TestChatAcrossInstances(t *testing.T) {
 	ns := startNATS(t, "127.0.0.1:0")
-	a, b := startBroker(t, ns.URL(), "--chat"), startBroker(t, ns.URL(), "--chat")
+	a, b := startBroker(t, ns.URL(), "--chat"), startBroker(t, ns.URL(), "--chat", "--cluster-name", "b")
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(a.addr)
+	userA := "<user1@" + host + ":" + port + ">"
 	a1 := dialClient(t, a.addr)
-	expectLine(t, a1, "<announce> 127.0.0.1 is connected as <user1>.")
+	expectLine(t, a1, "<announce> 127.0.0.1 is connected as "+userA+".")
 	expectLine(t, a1, "<announce> already connected: nobody.")
 	b1 := dialClient(t, b.addr)
-	expectLine(t, b1, "<announce> 127.0.0.1 is connected as <user1>.")
+	expectLine(t, b1, "<announce> 127.0.0.1 is connected as <user1@b>.")
 	expectLine(t, b1, "<announce> already connected: nobody.")
-	expectLine(t, a1, "<announce> 127.0.0.1 is connected as <user1>.") // b1, from B
+	expectLine(t, a1, "<announce> 127.0.0.1 is connected as <user1@b>.") // b1, from B
 	b1.send(t, "hi from b\n")
-	expectLine(t, a1, "<user1> hi from b")
+	expectLine(t, a1, "<user1@b> hi from b")
+	a1.send(t, "hi from a\n")
+	expectLine(t, b1, userA+" hi from a")
 	b1.conn.Close()
-	expectLine(t, a1, "<announce> <user1> is disconnected.")
+	expectLine(t, a1, "<announce> <user1@b> is disconnected.")
 }
 
 func expectLine(t *testing.T, c *client, want string) {
