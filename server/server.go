@@ -177,6 +177,11 @@ func (s *Server) serveConn(conn net.Conn) {
 		if s.closing() && reason == ReasonError {
 			reason = ReasonServerShutdown
 		}
+		if reason == ReasonServerShutdown && errors.Is(err, net.ErrClosed) {
+			// The shutdown closed the connection: that is the whole story.
+			s.logger().Info("connection closed", "remote", addrString(conn.RemoteAddr()), "reason", reason)
+			return
+		}
 		s.logger().Info("connection closed", "remote", addrString(conn.RemoteAddr()), "reason", reason, "err", err)
 	}
 }

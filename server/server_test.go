@@ -81,7 +81,8 @@ func TestShutdownLetsConnectionsFinish(t *testing.T) {
 }
 
 func TestShutdownDeadlineClosesTheRest(t *testing.T) {
-	srv := &server.Server{Handler: server.HandlerFunc(func(ctx context.Context, c net.Conn) error {
+	logger, logs := newLogger()
+	srv := &server.Server{Logger: logger, Handler: server.HandlerFunc(func(ctx context.Context, c net.Conn) error {
 		_, err := io.Copy(io.Discard, c) // ends when the server closes c
 		return err
 	})}
@@ -102,6 +103,10 @@ func TestShutdownDeadlineClosesTheRest(t *testing.T) {
 	<-served
 	if n := srv.ActiveConns(); n != 0 {
 		t.Fatalf("ActiveConns = %d after Shutdown, want 0", n)
+	}
+	// The closing is the shutdown's own doing: no error is logged with it.
+	if got := logs.String(); !strings.Contains(got, "reason=server-shutdown") || strings.Contains(got, "use of closed") {
+		t.Errorf("log of the connection the shutdown closed:\n%s", got)
 	}
 }
 
