@@ -32,6 +32,10 @@ const (
 	// udpNameCache bounds the destination names an association keeps
 	// resolved; past it the cache starts again.
 	udpNameCache = 64
+	// udpPeers bounds the destinations an association remembers sending
+	// to; past it the oldest half is forgotten at once (its answers are
+	// dropped until the client sends there again).
+	udpPeers = 1024
 )
 
 // association is one UDP ASSOCIATE: its two sockets and the client.
@@ -45,6 +49,8 @@ type association struct {
 	// request named, else the first datagram's.
 	mu    sync.Mutex
 	want  netip.AddrPort
+	peers map[netip.AddrPort]uint64 // destinations sent to, by when (a counter): only their answers pass
+	sent  uint64
 	names map[string][]netip.Addr // destination names resolved
 	last  atomic.Int64            // unix nanoseconds of the last datagram relayed
 }
@@ -61,7 +67,8 @@ func (s *SOCKS5) associate(ctx context.Context, conn net.Conn, host string, port
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	a := &association{ctx: ctx, cfg: &s.Config, client: remote.AddrPort().Addr().Unmap(), names: map[string][]netip.Addr{}}
+	a := &association{ctx: ctx, cfg: &s.Config, client: remote.AddrPort().Addr().Unmap(),
+		names: map[string][]netip.Addr{}, peers: map[netip.AddrPort]uint64{}}
 	// The announced source counts only when it is the control connection's
 	// IP (or unspecified): behind a NAT the client announces an address
 	// the server never sees, and its first datagram tells the real one.
@@ -92,7 +99,7 @@ func (s *SOCKS5) associate(ctx context.Context, conn net.Conn, host string, port
 	// server's) ends the association.
 	ended := make(chan struct{})
 	go func() {
-		var b [1]byte
+		var b [512]byte // whatever the client sends here is dropped
 		for {
 			if _, err := conn.Read(b[:]); err != nil {
 				break
@@ -159,6 +166,7 @@ func (a *association) outbound() {
 		if !ok {
 			continue
 		}
+		a.sentTo(dst)
 		if _, err := a.back.WriteToUDPAddrPort(payload, dst); err == nil {
 			a.last.Store(time.Now().UnixNano())
 		}
@@ -166,7 +174,8 @@ func (a *association) outbound() {
 }
 
 // inbound relays answers from destinations to the client, behind a header
-// naming their source.
+// naming their source. Only destinations the client sent to may answer:
+// the relay does not hand the client datagrams from anyone else.
 func (a *association) inbound() {
 	buf := make([]byte, maxDatagram)
 	const room = 4 + 16 + 2 // the longest header of an IP address
@@ -178,13 +187,14 @@ func (a *association) inbound() {
 			}
 			continue
 		}
+		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 		a.mu.Lock()
 		client := a.want
+		_, known := a.peers[from]
 		a.mu.Unlock()
-		if !client.IsValid() {
-			continue // the client has sent nothing yet, so it has no answer coming
+		if !client.IsValid() || !known {
+			continue
 		}
-		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 		h := socksudp.AppendAddr(make([]byte, 0, room), from)
 		start := room - len(h)
 		copy(buf[start:], h)
@@ -211,33 +221,36 @@ func (a *association) fromClient(addr netip.AddrPort) bool {
 	return true
 }
 
-// destination resolves host (names once per association) and applies the
+// sentTo records that the client sent to dst, so that dst may answer.
+func (a *association) sentTo(dst netip.AddrPort) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.sent++
+	if _, ok := a.peers[dst]; !ok && len(a.peers) >= udpPeers {
+		cut := a.sent - udpPeers/2
+		for p, when := range a.peers {
+			if when < cut {
+				delete(a.peers, p)
+			}
+		}
+	}
+	a.peers[dst] = a.sent
+}
+
+// destination resolves host (a name once per association) and applies the
 // destination rules; it returns the first allowed address.
 func (a *association) destination(host string, port uint16) (netip.AddrPort, bool) {
-	ips, ok := a.names[host]
-	if !ok {
-		var all []netip.Addr
-		if ip, err := netip.ParseAddr(host); err == nil {
-			all = []netip.Addr{ip.Unmap()}
-		} else {
-			res := a.cfg.Resolver
-			if res == nil {
-				res = net.DefaultResolver
-			}
-			ctx, cancel := context.WithTimeout(a.ctx, a.cfg.dialTimeout())
-			found, err := res.LookupNetIP(ctx, "ip", host)
-			cancel()
-			if err != nil {
-				return netip.AddrPort{}, false
-			}
-			for _, ip := range found {
-				all = append(all, ip.Unmap())
-			}
+	var ips []netip.Addr
+	if ip, err := netip.ParseAddr(host); err == nil {
+		ips = []netip.Addr{ip.Unmap()}
+	} else if ips = a.names[host]; ips == nil {
+		if ips = a.resolve(host); ips == nil {
+			return netip.AddrPort{}, false
 		}
 		if len(a.names) >= udpNameCache {
 			clear(a.names)
 		}
-		a.names[host], ips = all, all
+		a.names[host] = ips
 	}
 	for _, ip := range ips {
 		if ok, _ := a.cfg.Dests.Check(ip, port); ok {
@@ -245,4 +258,23 @@ func (a *association) destination(host string, port uint16) (netip.AddrPort, boo
 		}
 	}
 	return netip.AddrPort{}, false
+}
+
+// resolve looks host up within the dial timeout; nil when it cannot.
+func (a *association) resolve(host string) []netip.Addr {
+	res := a.cfg.Resolver
+	if res == nil {
+		res = net.DefaultResolver
+	}
+	ctx, cancel := context.WithTimeout(a.ctx, a.cfg.dialTimeout())
+	defer cancel()
+	found, err := res.LookupNetIP(ctx, "ip", host)
+	if err != nil || len(found) == 0 {
+		return nil
+	}
+	ips := make([]netip.Addr, len(found))
+	for i, ip := range found {
+		ips[i] = ip.Unmap()
+	}
+	return ips
 }

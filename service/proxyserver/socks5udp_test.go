@@ -176,6 +176,48 @@ func TestSOCKS5UDPDrops(t *testing.T) {
 	}
 }
 
+// Only destinations the client sent to may answer through the relay: a
+// datagram from anyone else to the relay's outer socket is dropped.
+func TestSOCKS5UDPAnswersOnlyFromDestinations(t *testing.T) {
+	spy, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spy.Close()
+	spy.SetDeadline(time.Now().Add(5 * time.Second))
+	spyAddr := spy.LocalAddr().(*net.UDPAddr).AddrPort()
+	proxy := servertest.ServeHandler(t, &proxyserver.SOCKS5{})
+	c := udpClient(t)
+	_, relay := udpAssociate(t, proxy, netip.AddrPortFrom(netip.IPv4Unspecified(), 0))
+
+	if _, err := c.WriteToUDPAddrPort(datagram("127.0.0.1", spyAddr.Port(), "hello"), relay); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 100)
+	_, outer, err := spy.ReadFromUDPAddrPort(buf) // the relay's socket facing destinations
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger := udpClient(t)
+	if _, err := stranger.WriteToUDPAddrPort([]byte("unsolicited"), outer); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := spy.WriteToUDPAddrPort([]byte("answer"), outer); err != nil {
+		t.Fatal(err)
+	}
+	// The inner socket relays in arrival order: the stranger's datagram,
+	// had it passed, would come first.
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, _, err := c.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port, payload, err := socksudp.Parse(buf[:n])
+	if err != nil || string(payload) != "answer" || host != "127.0.0.1" || port != spyAddr.Port() {
+		t.Fatalf("got %q from %s:%d (%v), want %q from the destination", payload, host, port, err, "answer")
+	}
+}
+
 // The association ends with its control connection, and with its idle
 // timeout.
 func TestSOCKS5UDPEnds(t *testing.T) {
