@@ -6,6 +6,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"sockit/internal/testutil"
 )
 
 // benchGreet measures one worker's greeting operations against an
@@ -58,23 +60,9 @@ func BenchmarkGreetNet(b *testing.B)     { benchGreet(b, false) }
 // BenchmarkRelayCheck measures the relay mode's checking (CRC-32C of both
 // directions) through a loopback echo, per byte.
 func BenchmarkRelayCheck(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				io.Copy(c, c)
-				c.Close()
-			}()
-		}
-	}()
+	ln := testutil.Serve(b, "tcp", "127.0.0.1:0", func(c net.Conn) {
+		io.Copy(c, c)
+	})
 	const size = 8 << 20
 	block := make([]byte, relayBlock)
 	fillPattern(block, 1)

@@ -67,22 +67,13 @@ func TestConnectSession(t *testing.T) {
 
 func TestIdleTimeout(t *testing.T) {
 	ctx := testutil.Context(t, 10*time.Second)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			defer c.Close()
-			io.Copy(io.Discard, c)
-		}
-	}()
+	ln := testutil.Serve(t, "tcp", "127.0.0.1:0", func(c net.Conn) {
+		io.Copy(io.Discard, c)
+	})
 	pr, pw := io.Pipe()
 	defer pw.Close()
 	cfg := &Config{Address: ln.Addr().String(), Stdin: pr, Stdout: io.Discard, Stderr: &testutil.Buffer{}, IdleTimeout: 200 * time.Millisecond}
-	err = Run(ctx, cfg)
+	err := Run(ctx, cfg)
 	var ee *ExitError
 	if !errors.As(err, &ee) || ee.Code != 1 || ee.Error() != "Idle timeout expired (200 ms)." {
 		t.Fatalf("Run = %v, want exit 1 idle timeout", err)

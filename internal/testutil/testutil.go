@@ -70,3 +70,28 @@ func UDPEcho(t testing.TB, ip string) netip.AddrPort {
 	}()
 	return c.LocalAddr().(*net.UDPAddr).AddrPort()
 }
+
+// Serve listens on network and address (":0" ports pick a free one) until
+// the test ends and runs handle for each connection in its own goroutine,
+// closing the connection when handle returns.
+func Serve(t testing.TB, network, address string, handle func(c net.Conn)) net.Listener {
+	t.Helper()
+	ln, err := net.Listen(network, address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
+	return ln
+}

@@ -40,23 +40,9 @@ func BenchmarkServeGreeting(b *testing.B) {
 // BenchmarkRelayThroughput measures sockit relay's bulk path: b.N bytes
 // through a sockit relay child process to a sink in the test process.
 func BenchmarkRelayThroughput(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				io.Copy(io.Discard, c)
-				c.Close()
-			}()
-		}
-	}()
+	ln := testutil.Serve(b, "tcp", "127.0.0.1:0", func(c net.Conn) {
+		io.Copy(io.Discard, c)
+	})
 	_, address := sockit(b, "relay", "127.0.0.1:0", ln.Addr().String())
 	c, err := net.Dial("tcp", address)
 	if err != nil {

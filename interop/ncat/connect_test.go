@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"sockit/internal/testutil"
 )
 
 // recorder is a server that reads a client's bytes until EOF (or a limit),
@@ -44,7 +46,7 @@ func (r *recorder) wait(t *testing.T) (string, string, string) {
 // echoServer answers "got <bytes>" once the client half-closes.
 func replyServer(t *testing.T, network, address, greeting string, wait time.Duration) (net.Listener, *recorder) {
 	rec := newRecorder()
-	ln := server(t, network, address, func(c net.Conn) {
+	ln := testutil.Serve(t, network, address, func(c net.Conn) {
 		if greeting != "" {
 			c.Write([]byte(greeting))
 		}
@@ -132,7 +134,7 @@ func TestConnect(t *testing.T) {
 		}},
 		{"recv-only", []string{"--recv-only"}, func(t *testing.T, p peer) obs {
 			rec := newRecorder()
-			ln := server(t, "tcp", "127.0.0.1:0", func(c net.Conn) {
+			ln := testutil.Serve(t, "tcp", "127.0.0.1:0", func(c net.Conn) {
 				c.Write([]byte("only down\n"))
 				got, end := readAll(c, 300*time.Millisecond)
 				rec.set(got, end, "")
@@ -147,13 +149,13 @@ func TestConnect(t *testing.T) {
 			return clientRun(t, p, "tcp", "127.0.0.1:0", "ns\n", "--no-shutdown")
 		}},
 		{"idle-timeout", []string{"-i"}, func(t *testing.T, p peer) obs {
-			ln := server(t, "tcp", "127.0.0.1:0", func(c net.Conn) { readAll(c, 10*time.Second) })
+			ln := testutil.Serve(t, "tcp", "127.0.0.1:0", func(c net.Conn) { readAll(c, 10*time.Second) })
 			pr := start(t, p, t.TempDir(), "-v", "-i", "300ms", "127.0.0.1", portOf(ln.Addr()))
 			c := pr.exit(10 * time.Second)
 			return obs{"exit": code(c), "stderr": messages(pr.stderr.String())}
 		}},
 		{"zero-open", []string{"-z"}, func(t *testing.T, p peer) obs {
-			ln := server(t, "tcp", "127.0.0.1:0", func(c net.Conn) { c.Write([]byte("not read\n")) })
+			ln := testutil.Serve(t, "tcp", "127.0.0.1:0", func(c net.Conn) { c.Write([]byte("not read\n")) })
 			pr := start(t, p, t.TempDir(), "-z", "127.0.0.1", portOf(ln.Addr()))
 			pr.send("not sent\n")
 			c := pr.exit(10 * time.Second)
@@ -165,14 +167,14 @@ func TestConnect(t *testing.T) {
 			return obs{"exit": code(c), "stdout": pr.stdout.String(), "stderr": pr.stderr.String()}
 		}},
 		{"zero-verbose", []string{"-z", "-v"}, func(t *testing.T, p peer) obs {
-			ln := server(t, "tcp", "127.0.0.1:0", func(c net.Conn) {})
+			ln := testutil.Serve(t, "tcp", "127.0.0.1:0", func(c net.Conn) {})
 			pr := start(t, p, t.TempDir(), "-zv", "127.0.0.1", portOf(ln.Addr()))
 			c := pr.exit(10 * time.Second)
 			return obs{"exit": code(c), "connected line": bool2(strings.Contains(pr.stderr.String(), "Ncat: Connected to 127.0.0.1:"+portOf(ln.Addr())+"."))}
 		}},
 		{"telnet", []string{"-t"}, func(t *testing.T, p peer) obs {
 			rec := newRecorder()
-			ln := server(t, "tcp", "127.0.0.1:0", func(c net.Conn) {
+			ln := testutil.Serve(t, "tcp", "127.0.0.1:0", func(c net.Conn) {
 				// IAC DO ECHO, IAC WILL SGA, then text, then an escaped 0xFF.
 				c.Write([]byte{255, 253, 1, 255, 251, 3, 'h', 'i', 255, 255, '\n'})
 				got := readUntil(c, "\n", 3*time.Second)

@@ -224,30 +224,6 @@ func listenPeer(t *testing.T, p peer, dir string, args ...string) *proc {
 	return pr
 }
 
-// server is a loopback TCP server run by the test for the peers to connect
-// to; serve handles each connection in turn.
-func server(t *testing.T, network, address string, serve func(c net.Conn)) net.Listener {
-	t.Helper()
-	ln, err := net.Listen(network, address)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				serve(c)
-			}()
-		}
-	}()
-	return ln
-}
-
 func portOf(a net.Addr) string {
 	_, p, _ := net.SplitHostPort(a.String())
 	return p

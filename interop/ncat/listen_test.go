@@ -145,7 +145,7 @@ func TestListen(t *testing.T) {
 			return obs{"exit": code(x), "stdout": pr.stdout.String(), "stderr": messages(pr.stderr.String())}
 		}},
 		{"port-in-use", []string{"-l"}, func(t *testing.T, p peer) obs {
-			ln := server(t, "tcp", "127.0.0.1:0", func(c net.Conn) {})
+			ln := testutil.Serve(t, "tcp", "127.0.0.1:0", func(c net.Conn) {})
 			pr := start(t, p, t.TempDir(), "-l", "127.0.0.1", portOf(ln.Addr()))
 			x := pr.exit(10 * time.Second)
 			return obs{"exit": code(x), "stderr": messages(pr.stderr.String())}

@@ -48,7 +48,7 @@ func tlsServer(t *testing.T, f tlsFiles) (net.Listener, *recorder, *testutil.Buf
 	info := &testutil.Buffer{}
 	cfg := &tls.Config{Certificates: []tls.Certificate{f.pair}, NextProtos: []string{"http/1.1"}}
 	rec := newRecorder()
-	ln := server(t, "tcp", "127.0.0.1:0", func(c net.Conn) {
+	ln := testutil.Serve(t, "tcp", "127.0.0.1:0", func(c net.Conn) {
 		tc := tls.Server(c, cfg)
 		if err := tc.Handshake(); err != nil {
 			rec.set("", "handshake failed", "")
@@ -167,7 +167,7 @@ func proxy(t *testing.T, kind string, auth bool) (string, *lookups) {
 	case "socks4":
 		serve = func(c net.Conn) { socks4(c, res) }
 	}
-	ln := server(t, "tcp", "127.0.0.1:0", serve)
+	ln := testutil.Serve(t, "tcp", "127.0.0.1:0", serve)
 	return ln.Addr().String(), res
 }
 

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"sockit/internal/testutil"
 )
 
 var reUser = regexp.MustCompile(`<user\d+>`)
@@ -88,7 +90,7 @@ func TestServices(t *testing.T) {
 		}},
 		{"exec-connect", []string{"-e"}, func(t *testing.T, p peer) obs {
 			rec := newRecorder()
-			ln := server(t, "tcp", "127.0.0.1:0", func(c net.Conn) {
+			ln := testutil.Serve(t, "tcp", "127.0.0.1:0", func(c net.Conn) {
 				c.Write([]byte("round trip\n"))
 				got := readUntil(c, "\n", 5*time.Second)
 				rec.set(got, "", "")

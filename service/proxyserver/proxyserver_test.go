@@ -255,22 +255,13 @@ func itoa(n int) string {
 
 // A context cancelled during a stalled handshake ends the dial.
 func TestViaHandshakeHonoursContext(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			defer c.Close()
-			io.Copy(io.Discard, c) // never answers
-		}
-	}()
+	ln := testutil.Serve(t, "tcp", "127.0.0.1:0", func(c net.Conn) {
+		io.Copy(io.Discard, c) // never answers
+	})
 	p, _ := via.Parse("http://" + ln.Addr().String())
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	_, err = via.Dial(ctx, nil, []via.Proxy{p}, "127.0.0.1:80") // the proxy never answers; nothing is dialed
+	_, err := via.Dial(ctx, nil, []via.Proxy{p}, "127.0.0.1:80") // the proxy never answers; nothing is dialed
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want deadline exceeded", err)
 	}
