@@ -63,27 +63,13 @@ func TestDialUDPErrors(t *testing.T) {
 	open := servertest.ServeHandler(t, &proxyserver.SOCKS5{})
 	authed := servertest.ServeHandler(t, &proxyserver.SOCKS5{Config: proxyserver.Config{Auth: proxyserver.StaticAuth("u", "p")}})
 	// A SOCKS5 server that knows CONNECT only answers reply 7.
-	connectOnly, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer connectOnly.Close()
-	go func() {
-		for {
-			c, err := connectOnly.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 3+10)
-				io.ReadFull(c, buf[:3])
-				c.Write([]byte{5, 0})
-				io.ReadFull(c, buf[3:])
-				c.Write([]byte{5, 7, 0, 1, 0, 0, 0, 0, 0, 0})
-			}()
-		}
-	}()
+	connectOnly := testutil.Serve(t, "tcp", "127.0.0.1:0", func(c net.Conn) {
+		buf := make([]byte, 3+10)
+		io.ReadFull(c, buf[:3])
+		c.Write([]byte{5, 0})
+		io.ReadFull(c, buf[3:])
+		c.Write([]byte{5, 7, 0, 1, 0, 0, 0, 0, 0, 0})
+	})
 	for _, tt := range []struct {
 		name    string
 		p       via.Proxy

@@ -168,48 +168,34 @@ func TestHandshakeTimeout(t *testing.T) {
 // SOCKS4 and SOCKS4a against a minimal SOCKS4 server written in the test.
 func TestViaSOCKS4(t *testing.T) {
 	target := echoTarget(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	var mu sync.Mutex
 	var requests [][]byte
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				hdr := make([]byte, 8)
-				io.ReadFull(br, hdr)
-				user, _ := br.ReadBytes(0)
-				req := append(hdr, user...)
-				host := net.IP(hdr[4:8]).String()
-				if bytes.Equal(hdr[4:7], []byte{0, 0, 0}) {
-					name, _ := br.ReadBytes(0)
-					req = append(req, name...)
-					host = string(name[:len(name)-1])
-				}
-				mu.Lock()
-				requests = append(requests, req)
-				mu.Unlock()
-				port := int(hdr[2])<<8 | int(hdr[3])
-				tc, err := net.Dial("tcp", net.JoinHostPort(host, itoa(port)))
-				if err != nil {
-					c.Write([]byte{0, 0x5b, 0, 0, 0, 0, 0, 0})
-					return
-				}
-				defer tc.Close()
-				c.Write([]byte{0, 0x5a, 0, 0, 0, 0, 0, 0})
-				go func() { io.Copy(tc, br); tc.(*net.TCPConn).CloseWrite() }()
-				io.Copy(c, tc)
-			}()
+	ln := testutil.Serve(t, "tcp", "127.0.0.1:0", func(c net.Conn) {
+		br := bufio.NewReader(c)
+		hdr := make([]byte, 8)
+		io.ReadFull(br, hdr)
+		user, _ := br.ReadBytes(0)
+		req := append(hdr, user...)
+		host := net.IP(hdr[4:8]).String()
+		if bytes.Equal(hdr[4:7], []byte{0, 0, 0}) {
+			name, _ := br.ReadBytes(0)
+			req = append(req, name...)
+			host = string(name[:len(name)-1])
 		}
-	}()
+		mu.Lock()
+		requests = append(requests, req)
+		mu.Unlock()
+		port := int(hdr[2])<<8 | int(hdr[3])
+		tc, err := net.Dial("tcp", net.JoinHostPort(host, itoa(port)))
+		if err != nil {
+			c.Write([]byte{0, 0x5b, 0, 0, 0, 0, 0, 0})
+			return
+		}
+		defer tc.Close()
+		c.Write([]byte{0, 0x5a, 0, 0, 0, 0, 0, 0})
+		go func() { io.Copy(tc, br); tc.(*net.TCPConn).CloseWrite() }()
+		io.Copy(c, tc)
+	})
 	_, tport, _ := net.SplitHostPort(target)
 	for _, tc := range []struct{ proxy, target string }{
 		{"socks4://me@" + ln.Addr().String(), target},
