@@ -95,7 +95,9 @@ func (o *ncOptions) services(env *Env, cfg *ncat.Config) error {
 		cmd := exec.ShellCommand(o.shExec)
 		cfg.Handler = exec.Handler{Command: cmd, Config: exec.Config{Stderr: env.Stderr, Logger: env.Logger}, IdleTimeout: cfg.IdleTimeout}
 	case o.broker:
-		cfg.Handler = broker.New(broker.Config{Chat: o.chat, Logger: env.Logger})
+		// ncat names chat users after their descriptors: the lowest free one
+		// after standard input, output, error and its listening sockets.
+		cfg.Handler = broker.New(broker.Config{Chat: o.chat, FirstUser: 3 + cfg.ListenSockets(), Logger: env.Logger})
 	case cfg.Listen && o.proxyType != "":
 		if o.proxyType != "http" {
 			return ncat.Usagef("Invalid proxy type %q: only http is served in listen mode.", o.proxyType)

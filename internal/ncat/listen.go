@@ -147,14 +147,26 @@ func (c *Config) announceListen(ln net.Listener) {
 		c.notef(1, "Listening on %s", name)
 		return
 	}
-	if strings.HasPrefix(c.network(), "udp") || c.network() == "tcp" {
-		if h, _, _ := net.SplitHostPort(c.Address); h == "" {
-			c.notef(1, "Listening on :::%s", port)
-			c.notef(1, "Listening on 0.0.0.0:%s", port)
-			return
-		}
+	if c.ListenSockets() == 2 {
+		c.notef(1, "Listening on :::%s", port)
+		c.notef(1, "Listening on 0.0.0.0:%s", port)
+		return
 	}
 	c.notef(1, "Listening on %s", ncatAddr(host, port))
+}
+
+// ListenSockets is how many listening sockets ncat opens for c: two (IPv6
+// and IPv4) on every interface of a family-neutral address, else one.
+// sockit serves both families from one dual-stack socket, but ncat's
+// messages and its chat user numbers (its descriptor numbers) follow its
+// count.
+func (c *Config) ListenSockets() int {
+	if strings.HasPrefix(c.network(), "udp") || c.network() == "tcp" {
+		if h, _, _ := net.SplitHostPort(c.Address); h == "" {
+			return 2
+		}
+	}
+	return 1
 }
 
 // announce is middleware printing ncat's "Connection from" line: stage 1 names
