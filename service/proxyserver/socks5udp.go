@@ -195,7 +195,8 @@ func (a *association) inbound() {
 		if !client.IsValid() || !known {
 			continue
 		}
-		h := socksudp.AppendAddr(make([]byte, 0, room), from)
+		var hb [room]byte
+		h := socksudp.AppendAddr(hb[:0], from)
 		start := room - len(h)
 		copy(buf[start:], h)
 		if _, err := a.front.WriteToUDPAddrPort(buf[start:room+n], client); err == nil {
